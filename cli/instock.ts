@@ -1,0 +1,106 @@
+// The `instock` command. Subcommands:
+//   start                      engine + gateway in one process (embedded default unless configured)
+//   gateway | engine           one role as its own process, against the configured Kafka/Redis/ClickHouse
+//   services up|down|status    the local Kafka, Redis (+ Cluster) and Prometheus for tests and benchmarks
+//   config                     every setting, its env var, default and current value
+
+import { parseArgs } from 'node:util';
+import { backends, ConfigError, describeSettings, loadConfig, type Config } from '../config/config.js';
+
+const usage = `usage: instock <command> [options]
+
+commands:
+  start                                 run Instock (gateway; embedded default unless Kafka/Redis/ClickHouse are configured)
+  gateway                               run the HTTP/WebSocket gateway alone
+  engine                                run the stream engine alone (not built yet)
+  services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
+  config                                print every setting with its env var, default and current value
+  help                                  this text
+
+Settings come from environment variables; \`instock config\` lists them.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${usage}\n`);
+    return command ? 0 : 1;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'services':
+      return services(config, rest);
+    case 'config':
+      return printConfig(config);
+    case 'start':
+    case 'gateway':
+      return gateway(config);
+    case 'engine':
+      // Not built yet: the stream engine (Kafka consumer, worker pools, priority lanes) is its own issue.
+      process.stderr.write('instock engine: the stream engine is not built yet in this version\n');
+      return 1;
+    default:
+      process.stderr.write(`instock: unknown command "${command}"\n${usage}\n`);
+      return 2;
+  }
+}
+
+async function services(config: Config, args: string[]): Promise<number> {
+  const { servicesDown, servicesStatus, servicesUp, parseServiceNames } = await import('../services/index.js');
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
+  const [action, ...names] = positionals;
+  const which = parseServiceNames(names);
+  switch (action) {
+    case 'up':
+      await servicesUp(config, which);
+      return 0;
+    case 'down':
+      await servicesDown(config, which);
+      return 0;
+    case 'status':
+      return (await servicesStatus(config, which)) ? 0 : 3;
+    default:
+      process.stderr.write(`instock services: expected up, down or status, got ${action ?? 'nothing'}\n`);
+      return 2;
+  }
+}
+
+function printConfig(config: Config): number {
+  for (const setting of describeSettings()) {
+    const value = config[setting.name];
+    process.stdout.write(`${setting.env.padEnd(30)} ${JSON.stringify(value).padEnd(40)} default ${JSON.stringify(setting.fallback)}\n`);
+  }
+  process.stdout.write(`backends: ${JSON.stringify(backends(config))}\n`);
+  return 0;
+}
+
+async function gateway(config: Config): Promise<number> {
+  const { startGateway } = await import('../gateway/server.js');
+  const running = await startGateway({ host: config.gatewayHost, port: config.gatewayPort });
+  const url = `http://${config.gatewayHost}:${running.port}`;
+  process.stdout.write(`instock gateway listening on ${url}  (backends: ${JSON.stringify(backends(config))})\n`);
+  process.stdout.write(`try: curl ${url}/health\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      running.close();
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`instock: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`instock: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
