@@ -5,7 +5,8 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libssl-
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The Kafka client's prebuilt binary comes from GitHub; the dynamic build works everywhere.
-RUN CKJS_LINKING=dynamic npm ci --no-audit --no-fund
+# npm install, not npm ci: see scripts/setup.sh.
+RUN CKJS_LINKING=dynamic npm install --no-audit --no-fund
 COPY . .
 RUN npm run build
 ENV GATEWAY_HOST=0.0.0.0

@@ -32,8 +32,12 @@ else
   log "Debian packages present"
 fi
 
+# `npm install`, not `npm ci`: the registry lacks some other platforms' optional binaries
+# (@chdb/lib-darwin-*), which npm therefore leaves out of package-lock.json, and `npm ci` then
+# refuses the lock as out of sync. `npm install` installs exactly the locked versions and leaves
+# the lock file unchanged.
 npm_install() {
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund "$@"; else npm install --no-audit --no-fund "$@"; fi
+  npm install --no-audit --no-fund "$@"
 }
 
 if [ -n "${CKJS_LINKING:-}" ]; then
