@@ -8,6 +8,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: ['default'],
+    // The JSON report lets .ci/run print one plain 'N passed, N failed, N skipped' line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.instock/test-report.json' },
   },
 });

@@ -22,6 +22,8 @@ function nodeArgs(dir: string, port: number, cluster: boolean): string[] {
 
 async function ping(port: number): Promise<boolean> {
   const client = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // Probes expect refusals while a server starts; the promise carries the error, not the event.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
@@ -32,6 +34,8 @@ async function ping(port: number): Promise<boolean> {
 
 async function clusterInfo(port: number): Promise<Record<string, string>> {
   const client = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // Probes expect refusals while a server starts; the promise carries the error, not the event.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     const info = (await client.call('CLUSTER', 'INFO')) as string;

@@ -19,6 +19,8 @@ export const prometheusUrl = process.env.PROMETHEUS_URL || serviceEnv.PROMETHEUS
 async function redisAnswers(hostPort: string): Promise<boolean> {
   const [host, port] = hostPort.split(':') as [string, string];
   const client = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 1000 });
+  // Probes expect refusals while a server starts; the promise carries the error, not the event.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
