@@ -1,0 +1,56 @@
+// Every Redis key of Instock comes from here. A SKU's positions, reservation lines and hold
+// expiries share the hash tag {sku}, so one script can touch all of them atomically, also in a
+// Redis Cluster. Reservation headers are spread over `reservationShards` tags {rs<n>}; each shard
+// has its own due set in the same slot, so creating a header and indexing its expiry is atomic.
+
+/** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
+export const reservationShards = 16;
+
+function shardOf(id: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % reservationShards;
+}
+
+export interface SkuKeys {
+  /** Hash: location → packed position (see lua/README in applyEvents.lua's header). */
+  positions: string;
+  /** Hash: location → msgpack list of adjustments applied since the snapshot (absent when none). */
+  adjustments: string;
+  /** Hash: "<reservationId>|<location>" → "qty|state|expiresAtMs" for open reservation lines. */
+  lines: string;
+  /** Sorted set: "<reservationId>|<location>" scored by expiresAtMs, held lines only. */
+  expiries: string;
+}
+
+export class KeyBuilder {
+  constructor(readonly prefix = 'inv') {}
+
+  sku(sku: string): SkuKeys {
+    const tag = `{${sku}}`;
+    return {
+      positions: `${this.prefix}:p:${tag}`,
+      adjustments: `${this.prefix}:a:${tag}`,
+      lines: `${this.prefix}:l:${tag}`,
+      expiries: `${this.prefix}:x:${tag}`,
+    };
+  }
+
+  skuKeyList(sku: string): string[] {
+    const k = this.sku(sku);
+    return [k.positions, k.adjustments, k.lines, k.expiries];
+  }
+
+  reservation(id: string): string {
+    return `${this.prefix}:r:{rs${shardOf(id)}}:${id}`;
+  }
+
+  /** Sorted set of held reservation ids by expiry in the reservation's shard, swept by expireDue. */
+  due(id: string): string {
+    return this.dueShard(shardOf(id));
+  }
+
+  dueShard(shard: number): string {
+    return `${this.prefix}:due:{rs${shard}}`;
+  }
+}

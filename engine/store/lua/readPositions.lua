@@ -1,0 +1,19 @@
+-- readPositions: every position of one SKU, after releasing its expired holds.
+--
+-- KEYS[1] positions hash  KEYS[2] adjustments hash  KEYS[3] lines hash  KEYS[4] expiries sorted set
+-- ARGV[1] nowMs
+-- Returns a flat array, 3 per location: location, onHand, reserved.
+
+--!include position.lua
+--!include expire.lua
+
+expireDueLines(KEYS[1], KEYS[3], KEYS[4], tonumber(ARGV[1]))
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local p = readPosition(KEYS[1], all[i])
+  out[#out + 1] = all[i]
+  out[#out + 1] = p.snap + p.adj
+  out[#out + 1] = p.res
+end
+return out

@@ -1,0 +1,256 @@
+// The in-memory store of the embedded default: the Redis store's semantics (same rules as
+// lua/includes/position.lua and the reservation scripts) in one process, without I/O. Operations
+// run to completion synchronously, so each is atomic like a Redis script.
+
+import { InventoryError, invariant } from './errors.js';
+import { snapshotTie } from './scripts.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import { assertValidEvent, checkHold, checkId } from './validate.js';
+
+/** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua. */
+export const adjustmentsMax = 64;
+
+interface Adjustment {
+  eventId: string;
+  asOf: number;
+  qty: number;
+}
+
+interface Position {
+  snap: number;
+  adj: number;
+  reserved: number;
+  asOf: number;
+  tie: number;
+  adjustments: Adjustment[];
+}
+
+interface Line {
+  qty: number;
+  state: 'h' | 'c';
+  expiresAtMs: number;
+}
+
+interface StoredReservation {
+  id: string;
+  channel: string;
+  state: ReservationState;
+  lines: ReservationLine[];
+  createdAtMs: number;
+  expiresAtMs: number;
+  shortfalls?: Shortfall[];
+  expired?: boolean;
+}
+
+const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [] });
+
+/** ATP of one position under a line rule; mirrors atpOf in lua/includes/position.lua. */
+export function positionAtp(onHand: number, reserved: number, rule: { sellable: boolean; bufferUnits: number; bufferPercent: number; minThreshold: number }): number {
+  if (!rule.sellable) return 0;
+  const buffer = rule.bufferUnits + Math.ceil((rule.bufferPercent * Math.max(onHand, 0)) / 100);
+  const atp = Math.max(0, onHand - reserved - buffer);
+  return atp < rule.minThreshold ? 0 : atp;
+}
+
+export class MemoryStore implements InventoryStore {
+  readonly kind = 'memory' as const;
+  private readonly positionsBySku = new Map<string, Map<string, Position>>();
+  /** sku → "reservationId|location" → line */
+  private readonly linesBySku = new Map<string, Map<string, Line>>();
+  private readonly reservations = new Map<string, StoredReservation>();
+
+  private position(sku: string, location: string, create: boolean): Position {
+    let bySku = this.positionsBySku.get(sku);
+    if (!bySku) {
+      bySku = new Map();
+      if (create) this.positionsBySku.set(sku, bySku);
+    }
+    let p = bySku.get(location);
+    if (!p) {
+      p = emptyPosition();
+      if (create) bySku.set(location, p);
+    }
+    return p;
+  }
+
+  private lines(sku: string): Map<string, Line> {
+    let lines = this.linesBySku.get(sku);
+    if (!lines) {
+      lines = new Map();
+      this.linesBySku.set(sku, lines);
+    }
+    return lines;
+  }
+
+  /** Releases the SKU's held lines whose expiry is due (expireDueLines in lua/includes/expire.lua). */
+  private expireDueLines(sku: string, nowMs: number): void {
+    const lines = this.linesBySku.get(sku);
+    if (!lines) return;
+    for (const [field, line] of lines) {
+      if (line.state === 'h' && line.expiresAtMs <= nowMs) {
+        const p = this.position(sku, field.slice(field.lastIndexOf('|') + 1), true);
+        p.reserved -= line.qty;
+        invariant(p.reserved >= 0, `reserved < 0 at ${sku}`);
+        lines.delete(field);
+      }
+    }
+  }
+
+  private applySnapshot(p: Position, qty: number, asOf: number, tie: number): ApplyOutcome {
+    if (asOf < p.asOf || (asOf === p.asOf && tie < p.tie)) return 'stale';
+    if (asOf === p.asOf && tie === p.tie) return 'duplicate';
+    p.adjustments = p.adjustments.filter((a) => a.asOf > asOf);
+    p.adj = p.adjustments.reduce((sum, a) => sum + a.qty, 0);
+    p.snap = qty;
+    p.asOf = asOf;
+    p.tie = tie;
+    return 'applied';
+  }
+
+  private applyAdjustment(p: Position, eventId: string, qty: number, asOf: number): ApplyOutcome {
+    if (asOf <= p.asOf) return 'stale';
+    if (p.adjustments.some((a) => a.eventId === eventId)) return 'duplicate';
+    let i = p.adjustments.length;
+    while (i > 0 && (p.adjustments[i - 1]!.asOf > asOf || (p.adjustments[i - 1]!.asOf === asOf && p.adjustments[i - 1]!.eventId > eventId))) i -= 1;
+    p.adjustments.splice(i, 0, { eventId, asOf, qty });
+    p.adj += qty;
+    while (p.adjustments.length > adjustmentsMax) {
+      const oldest = p.adjustments.shift()!;
+      p.snap += oldest.qty;
+      p.adj -= oldest.qty;
+      p.asOf = oldest.asOf;
+      p.tie = -1;
+    }
+    return 'applied';
+  }
+
+  async applyEvents(events: StockEvent[], nowMs = Date.now()): Promise<ApplyResult[]> {
+    events.forEach(assertValidEvent);
+    for (const sku of new Set(events.map((e) => e.sku))) this.expireDueLines(sku, nowMs);
+    return events.map((e) => {
+      const p = this.position(e.sku, e.location, true);
+      const outcome = e.type === 'snapshot' ? this.applySnapshot(p, e.qty, e.asOf, snapshotTie(e.eventId)) : this.applyAdjustment(p, e.eventId, e.qty, e.asOf);
+      return { outcome, position: { sku: e.sku, location: e.location, onHand: p.snap + p.adj, reserved: p.reserved } };
+    });
+  }
+
+  async positions(sku: string, nowMs: number): Promise<PositionState[]> {
+    checkId('sku', sku);
+    this.expireDueLines(sku, nowMs);
+    const bySku = this.positionsBySku.get(sku);
+    if (!bySku) return [];
+    return [...bySku.entries()]
+      .map(([location, p]) => ({ sku, location, onHand: p.snap + p.adj, reserved: p.reserved }))
+      .sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
+  }
+
+  async hold(request: HoldRequest): Promise<Reservation> {
+    const lines = checkHold(request);
+    const id = request.reservationId;
+    const existing = this.reservations.get(id);
+    if (existing) return this.view(existing, request.nowMs);
+    const rules = new Map(request.lines.map((l) => [`${l.sku}\u0000${l.location}`, l.rule]));
+    for (const sku of new Set(lines.map((l) => l.sku))) this.expireDueLines(sku, request.nowMs);
+    const shortfalls: Shortfall[] = [];
+    for (const line of lines) {
+      const p = this.position(line.sku, line.location, false);
+      const rule = rules.get(`${line.sku}\u0000${line.location}`)!;
+      const available = positionAtp(p.snap + p.adj, p.reserved, rule);
+      if (line.qty > available) shortfalls.push({ sku: line.sku, location: line.location, requested: line.qty, available });
+    }
+    const expiresAtMs = request.nowMs + request.holdTtlMs;
+    const stored: StoredReservation = { id, channel: request.channel, state: shortfalls.length > 0 ? 'rejected' : 'held', lines, createdAtMs: request.nowMs, expiresAtMs };
+    if (shortfalls.length > 0) {
+      stored.shortfalls = shortfalls;
+    } else {
+      for (const line of lines) {
+        this.position(line.sku, line.location, true).reserved += line.qty;
+        this.lines(line.sku).set(`${id}|${line.location}`, { qty: line.qty, state: 'h', expiresAtMs });
+      }
+    }
+    this.reservations.set(id, stored);
+    return this.view(stored, request.nowMs);
+  }
+
+  private transitionLines(r: StoredReservation, op: 'confirm' | 'fulfil' | 'release', nowMs: number): number {
+    let missing = 0;
+    for (const sku of new Set(r.lines.map((l) => l.sku))) this.expireDueLines(sku, nowMs);
+    for (const line of r.lines) {
+      const lines = this.lines(line.sku);
+      const field = `${r.id}|${line.location}`;
+      const held = lines.get(field);
+      if (!held) {
+        missing += 1;
+        continue;
+      }
+      if (op === 'confirm') {
+        held.state = 'c';
+        held.expiresAtMs = 0;
+        continue;
+      }
+      const p = this.position(line.sku, line.location, true);
+      p.reserved -= held.qty;
+      invariant(p.reserved >= 0, `reserved < 0 at ${line.sku} ${line.location}`);
+      if (op === 'fulfil') this.applyAdjustment(p, `fulfil:${r.id}:${line.location}`, -held.qty, nowMs);
+      lines.delete(field);
+    }
+    return missing;
+  }
+
+  async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {
+    checkId('reservation id', reservationId);
+    const r = this.reservations.get(reservationId);
+    if (!r) throw new InventoryError('unknown_reservation', `reservation ${reservationId} does not exist (or expired more than 7 days ago)`);
+    const expired = r.state === 'held' && r.expiresAtMs <= nowMs;
+    const target: ReservationState = transition === 'confirm' ? 'confirmed' : transition === 'fulfil' ? 'fulfilled' : 'released';
+    if (r.state === target) return this.view(r, nowMs);
+    if (expired && transition !== 'release') throw new InventoryError('invalid_transition', `cannot ${transition} reservation ${reservationId}: it is expired`);
+    if (!expired && (r.state === 'rejected' || r.state === 'released' || r.state === 'fulfilled')) {
+      throw new InventoryError('invalid_transition', `cannot ${transition} reservation ${reservationId}: it is ${r.state}`);
+    }
+    if (expired && r.state !== 'held') throw new InventoryError('invalid_transition', `cannot ${transition} reservation ${reservationId}: it is ${r.state}`);
+    const missing = this.transitionLines(r, transition, nowMs);
+    if (expired) r.expired = true;
+    if (transition === 'confirm' && missing > 0) {
+      this.transitionLines(r, 'release', nowMs);
+      r.state = 'released';
+      r.expired = true;
+      throw new InventoryError('invalid_transition', `cannot confirm reservation ${reservationId}: its hold expired`);
+    }
+    r.state = target;
+    if (target !== 'released' || !expired) r.expiresAtMs = target === 'confirmed' || target === 'fulfilled' || target === 'released' ? 0 : r.expiresAtMs;
+    return this.view(r, nowMs);
+  }
+
+  private view(r: StoredReservation, nowMs: number): Reservation {
+    const expiredNow = r.state === 'held' && r.expiresAtMs <= nowMs;
+    const state = expiredNow ? 'released' : r.state;
+    const out: Reservation = { id: r.id, channel: r.channel, state, lines: r.lines.map((l) => ({ ...l })), createdAtMs: r.createdAtMs, expiresAtMs: state === 'held' ? r.expiresAtMs : 0 };
+    if (r.shortfalls) out.shortfalls = r.shortfalls.map((s) => ({ ...s }));
+    if (r.expired || expiredNow) out.expired = true;
+    return out;
+  }
+
+  async reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined> {
+    checkId('reservation id', reservationId);
+    const r = this.reservations.get(reservationId);
+    return r ? this.view(r, nowMs) : undefined;
+  }
+
+  async expireDue(nowMs: number, limit = 500): Promise<number> {
+    let expired = 0;
+    for (const r of this.reservations.values()) {
+      if (expired >= limit) break;
+      if (r.state === 'held' && r.expiresAtMs <= nowMs) {
+        this.transitionLines(r, 'release', nowMs);
+        r.state = 'released';
+        r.expired = true;
+        r.expiresAtMs = 0;
+        expired += 1;
+      }
+    }
+    return expired;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,227 @@
+// The Redis store, standalone or Cluster. On a standalone server a basket is held by one script
+// over all its SKUs (atomic). In a Cluster each SKU lives in its own slot, so a basket is held SKU by
+// SKU and is all-or-nothing by compensation: lines taken are given back when another SKU is short.
+// A caller that dies between steps leaves only lines with an expiry: they are released when due,
+// by the next script that touches the SKU or by the sweeper, even if no process ran at that time.
+
+import { Cluster } from 'ioredis';
+import { InventoryError, invariant } from './errors.js';
+import { KeyBuilder, reservationShards } from './keys.js';
+import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
+import { Scripts, type LineCall } from './scripts.js';
+import type { ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
+
+/** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
+const leaseMs = 5_000;
+/** Finished reservations are kept this long so that retries get their first outcome. */
+const retentionMs = 7 * 86_400_000;
+/** Events per script call on a standalone server: bounds the time one script blocks Redis. */
+const applyBatchMax = 1_000;
+const expireBatchMax = 500;
+
+interface Header {
+  state: string;
+  channel: string;
+  lines: string;
+  created: string;
+  exp: string;
+  short?: string;
+  expired?: string;
+}
+
+export interface RedisStoreOptions {
+  keyPrefix?: string;
+  name?: string;
+}
+
+export class RedisStore implements InventoryStore {
+  readonly kind: 'redis' | 'redis-cluster';
+  private readonly scripts: Scripts;
+  private readonly keys: KeyBuilder;
+
+  constructor(
+    readonly redis: RedisConnection,
+    options: RedisStoreOptions = {},
+  ) {
+    this.kind = redis instanceof Cluster ? 'redis-cluster' : 'redis';
+    this.keys = new KeyBuilder(options.keyPrefix);
+    this.scripts = new Scripts(redis, this.keys);
+  }
+
+  static connect(target: RedisTarget, options: RedisStoreOptions = {}): RedisStore {
+    return new RedisStore(connectRedis(target, options.name ?? 'instock-store'), options);
+  }
+
+  private get clustered(): boolean {
+    return this.kind === 'redis-cluster';
+  }
+
+  async applyEvents(events: StockEvent[], nowMs = Date.now()): Promise<ApplyResult[]> {
+    events.forEach(assertValidEvent);
+    const results: ApplyResult[] = new Array(events.length);
+    const indexed = events.map((event, i) => ({ event, i, sku: event.sku }));
+    // Cluster: one script per SKU, all issued at once (ioredis pipelines them per node).
+    // Standalone: one script per chunk of events, over all their SKUs.
+    const chunks: (typeof indexed)[] = [];
+    if (this.clustered) chunks.push(...groupBySku(indexed).groups);
+    else for (let i = 0; i < indexed.length; i += applyBatchMax) chunks.push(indexed.slice(i, i + applyBatchMax));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const { skus, groups } = groupBySku(chunk);
+        const ordered = groups.flat();
+        const groupOf = groups.flatMap((group, g) => group.map(() => g));
+        const replies = await this.scripts.applyEvents(skus, ordered.map((x) => x.event), groupOf, nowMs);
+        ordered.forEach((x, k) => {
+          const reply = replies[k]!;
+          results[x.i] = { outcome: reply.outcome, position: { sku: x.event.sku, location: x.event.location, onHand: reply.onHand, reserved: reply.reserved } };
+        });
+      }),
+    );
+    return results;
+  }
+
+  async positions(sku: string, nowMs: number): Promise<PositionState[]> {
+    checkId('sku', sku);
+    const rows = await this.scripts.readPositions(sku, nowMs);
+    return rows.map((r) => ({ sku, ...r })).sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
+  }
+
+  async hold(request: HoldRequest): Promise<Reservation> {
+    const lines = checkHold(request);
+    const rules = new Map(request.lines.map((l) => [`${l.sku}\u0000${l.location}`, l.rule]));
+    const id = request.reservationId;
+    const expiresAtMs = request.nowMs + request.holdTtlMs;
+    const begin = await this.scripts.beginReservation(id, request.channel, JSON.stringify(lines), request.nowMs, expiresAtMs, leaseMs);
+    if (begin === 'busy') throw new InventoryError('invalid_transition', `reservation ${id} is being processed by another request: retry in a few seconds`);
+    if (begin === 'exists') return (await this.reservation(id, request.nowMs))!;
+    // 'continue' (a retry after its first caller died) re-runs the same steps: lines already held
+    // by this reservation are not taken twice.
+    const stored = begin === 'continue' ? await this.header(id) : undefined;
+    const planned: ReservationLine[] = stored ? (JSON.parse(stored.lines) as ReservationLine[]) : lines;
+    const plannedExpiry = stored ? Number(stored.exp) : expiresAtMs;
+    const { skus, groups } = groupBySku(planned);
+    const calls: LineCall[][] = groups.map((group) => group.map((l) => ({ location: l.location, qty: l.qty, rule: rules.get(`${l.sku}\u0000${l.location}`) ?? { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 } })));
+
+    let shortfalls: Shortfall[];
+    if (!this.clustered) {
+      shortfalls = await this.scripts.holdLines(id, skus, calls, request.nowMs, plannedExpiry);
+    } else {
+      const perSku = await Promise.all(skus.map((sku, g) => this.scripts.holdLines(id, [sku], [calls[g]!], request.nowMs, plannedExpiry)));
+      shortfalls = perSku.flat();
+      if (shortfalls.length > 0) {
+        // Compensation: give back what the SKUs that did fit have taken.
+        const taken = skus.map((sku, g) => ({ sku, g })).filter(({ g }) => perSku[g]!.length === 0);
+        await Promise.all(taken.map(({ sku, g }) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!.map((l) => l.location)], request.nowMs)));
+      }
+    }
+    await this.scripts.finishReservation(id, shortfalls.length > 0 ? 'rejected' : 'held', shortfalls.length > 0 ? JSON.stringify(shortfalls) : '', false, retentionMs);
+    return (await this.reservation(id, request.nowMs))!;
+  }
+
+  async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {
+    checkId('reservation id', reservationId);
+    const outcome = await this.runTransition(reservationId, transition, nowMs);
+    if (outcome === 'unknown') throw new InventoryError('unknown_reservation', `reservation ${reservationId} does not exist (or expired more than 7 days ago)`);
+    return (await this.reservation(reservationId, nowMs))!;
+  }
+
+  private async runTransition(id: string, op: Transition | 'expire', nowMs: number): Promise<'ok' | 'unknown'> {
+    const begin = await this.scripts.beginTransition(id, op, nowMs, leaseMs);
+    if (begin.verdict === 'unknown') return 'unknown';
+    if (begin.verdict === 'done') return 'ok';
+    if (begin.verdict === 'busy') throw new InventoryError('invalid_transition', `reservation ${id} is ${begin.state}: retry in a few seconds`);
+    if (begin.verdict === 'invalid') throw new InventoryError('invalid_transition', `cannot ${op} reservation ${id}: it is ${begin.state}`);
+    const header = (await this.header(id))!;
+    const lines = JSON.parse(header.lines) as ReservationLine[];
+    const { skus, groups } = groupBySku(lines);
+    const locations = groups.map((g) => g.map((l) => l.location));
+    const lineOp = op === 'expire' ? 'release' : op;
+    let missing = 0;
+    if (this.clustered) {
+      const replies = await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, lineOp, [sku], [locations[g]!], nowMs)));
+      missing = replies.reduce((n, r) => n + r.missing, 0);
+    } else {
+      missing = (await this.scripts.transitionLines(id, lineOp, skus, locations, nowMs)).missing;
+    }
+    const expired = op === 'expire' || header.expired === '1';
+    if (op === 'confirm' && missing > 0) {
+      // Some lines expired between the check and the confirm: an order on a partial hold would
+      // oversell, so the whole reservation is released instead.
+      await this.scripts.transitionLines(id, 'release', skus, locations, nowMs).catch(async () => {
+        await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, 'release', [sku], [locations[g]!], nowMs)));
+      });
+      await this.scripts.finishReservation(id, 'released', '', true, retentionMs);
+      throw new InventoryError('invalid_transition', `cannot confirm reservation ${id}: its hold expired`);
+    }
+    const target: ReservationState = op === 'confirm' ? 'confirmed' : op === 'fulfil' ? 'fulfilled' : 'released';
+    await this.scripts.finishReservation(id, target, '', expired, retentionMs);
+    return 'ok';
+  }
+
+  private async header(id: string): Promise<Header | undefined> {
+    const raw = (await this.redis.hgetall(this.keys.reservation(id))) as unknown as Header;
+    return raw.state ? raw : undefined;
+  }
+
+  async reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined> {
+    checkId('reservation id', reservationId);
+    const header = await this.header(reservationId);
+    if (!header) return undefined;
+    let state = header.state as ReservationState | 'pending' | 'confirming' | 'fulfilling' | 'releasing';
+    const expiresAtMs = Number(header.exp);
+    let expired = header.expired === '1';
+    // A hold past its expiry is released, whether or not the sweeper got to it yet.
+    if ((state === 'held' || state === 'pending') && expiresAtMs <= nowMs) {
+      state = 'released';
+      expired = true;
+    }
+    const shown: ReservationState = state === 'pending' ? 'held' : state === 'confirming' ? 'held' : state === 'fulfilling' ? 'confirmed' : state === 'releasing' ? 'held' : state;
+    const reservation: Reservation = {
+      id: reservationId,
+      channel: header.channel,
+      state: shown,
+      lines: JSON.parse(header.lines) as ReservationLine[],
+      createdAtMs: Number(header.created),
+      expiresAtMs: shown === 'held' ? expiresAtMs : 0,
+    };
+    if (header.short) reservation.shortfalls = JSON.parse(header.short) as Shortfall[];
+    if (expired) reservation.expired = true;
+    return reservation;
+  }
+
+  async expireDue(nowMs: number, limit = expireBatchMax): Promise<number> {
+    let expired = 0;
+    for (let shard = 0; shard < reservationShards && expired < limit; shard++) {
+      const dueIds = await this.redis.zrangebyscore(this.keys.dueShard(shard), '-inf', nowMs, 'LIMIT', 0, limit - expired);
+      for (const id of dueIds) if (await this.expireOne(id, nowMs)) expired += 1;
+    }
+    return expired;
+  }
+
+  private async expireOne(id: string, nowMs: number): Promise<boolean> {
+    const before = await this.header(id);
+    if (!before) {
+      await this.redis.zrem(this.keys.due(id), id);
+      return false;
+    }
+    try {
+      await this.runTransition(id, 'expire', nowMs);
+    } catch (error) {
+      // Busy: another process is handling it; the next sweep sees it again.
+      if (!(error instanceof InventoryError)) throw error;
+    }
+    const after = await this.header(id);
+    if (after?.state === 'pending' && Number(after.exp) <= nowMs) {
+      // A hold whose caller died before finishing: its lines expire on their own; close the header.
+      await this.scripts.finishReservation(id, 'released', '', true, retentionMs);
+      return true;
+    }
+    invariant(!after || after.state !== 'held' || Number(after.exp) > nowMs, `reservation ${id} still held after its expiry`);
+    return before.state === 'held' && Number(before.exp) <= nowMs;
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

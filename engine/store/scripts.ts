@@ -1,0 +1,115 @@
+// The one module that owns Redis script calls: it loads lua/*.lua (resolving `--!include` lines
+// from lua/includes), packs KEYS/ARGV and decodes replies. Nothing else builds KEYS or ARGV.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
+import { projectPath } from '../../config/paths.js';
+import type { KeyBuilder } from './keys.js';
+import type { ApplyOutcome, LineRule, StockEvent } from './types.js';
+
+const luaDir = projectPath('engine', 'store', 'lua');
+
+export function loadScript(name: string): string {
+  const source = readFileSync(join(luaDir, `${name}.lua`), 'utf8');
+  return source.replace(/^--!include (\S+)$/gm, (_, file: string) => readFileSync(join(luaDir, 'includes', file), 'utf8'));
+}
+
+const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
+type ScriptName = (typeof scriptNames)[number];
+
+type Reply = (string | number)[];
+type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
+
+/** 32-bit FNV-1a of the eventId: orders snapshots with equal asOf the same way in every store. */
+export function snapshotTie(eventId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < eventId.length; i++) {
+    hash ^= eventId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
+
+export interface LineCall {
+  location: string;
+  qty: number;
+  rule: LineRule;
+}
+
+export class Scripts {
+  private readonly call: Record<ScriptName, Caller>;
+
+  constructor(
+    redis: Redis | Cluster,
+    readonly keys: KeyBuilder,
+  ) {
+    for (const name of scriptNames) {
+      // defineCommand: EVALSHA with a fallback to EVAL when the server lost its script cache.
+      if (!(name in redis)) redis.defineCommand(`instock_${name}`, { lua: loadScript(name) });
+    }
+    const bound = redis as unknown as Record<string, Caller>;
+    this.call = Object.fromEntries(scriptNames.map((n) => [n, bound[`instock_${n}`]!.bind(redis)])) as Record<ScriptName, Caller>;
+  }
+
+  private skuKeys(skus: string[]): string[] {
+    return skus.flatMap((sku) => this.keys.skuKeyList(sku));
+  }
+
+  /** events[i] belongs to skus[groupOf[i]]. */
+  async applyEvents(skus: string[], events: StockEvent[], groupOf: number[], nowMs: number): Promise<{ outcome: ApplyOutcome; onHand: number; reserved: number }[]> {
+    const args: (string | number)[] = [nowMs];
+    events.forEach((e, i) => {
+      args.push(groupOf[i]!, e.location, e.type === 'snapshot' ? 's' : 'd', e.eventId, e.qty, e.asOf, e.type === 'snapshot' ? snapshotTie(e.eventId) : 0);
+    });
+    const reply = await this.call.applyEvents(skus.length * 4, ...this.skuKeys(skus), ...args);
+    return events.map((_, i) => ({ outcome: outcomes[Number(reply[3 * i]) - 1]!, onHand: Number(reply[3 * i + 1]), reserved: Number(reply[3 * i + 2]) }));
+  }
+
+  async readPositions(sku: string, nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[]> {
+    const reply = await this.call.readPositions(4, ...this.keys.skuKeyList(sku), nowMs);
+    const out: { location: string; onHand: number; reserved: number }[] = [];
+    for (let i = 0; i < reply.length; i += 3) out.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
+    return out;
+  }
+
+  /** Returns the shortfalls; empty means every line is held. */
+  async holdLines(reservationId: string, skus: string[], lines: LineCall[][], nowMs: number, expiresAtMs: number): Promise<{ sku: string; location: string; requested: number; available: number }[]> {
+    const args: (string | number)[] = [reservationId, nowMs, expiresAtMs];
+    lines.forEach((group, g) => {
+      for (const line of group) {
+        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold);
+      }
+    });
+    const reply = await this.call.holdLines(skus.length * 4, ...this.skuKeys(skus), ...args);
+    if (Number(reply[0]) === 1) return [];
+    const shortfalls = [];
+    for (let i = 1; i < reply.length; i += 4) {
+      shortfalls.push({ sku: skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
+    }
+    return shortfalls;
+  }
+
+  async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], locations: string[][], nowMs: number): Promise<{ done: number; missing: number }> {
+    const args: (string | number)[] = [reservationId, op, nowMs];
+    locations.forEach((group, g) => group.forEach((location) => args.push(g, location)));
+    const reply = await this.call.transitionLines(skus.length * 4, ...this.skuKeys(skus), ...args);
+    return { done: Number(reply[0]), missing: Number(reply[1]) };
+  }
+
+  async beginReservation(id: string, channel: string, linesJson: string, nowMs: number, expiresAtMs: number, leaseMs: number): Promise<'new' | 'continue' | 'busy' | 'exists'> {
+    const reply = await this.call.beginReservation(2, this.keys.reservation(id), this.keys.due(id), id, channel, linesJson, nowMs, expiresAtMs, leaseMs);
+    return String(reply[0]) as 'new' | 'continue' | 'busy' | 'exists';
+  }
+
+  async beginTransition(id: string, op: 'confirm' | 'fulfil' | 'release' | 'expire', nowMs: number, leaseMs: number): Promise<{ verdict: 'go' | 'done' | 'unknown' | 'busy' | 'invalid'; state?: string }> {
+    const reply = await this.call.beginTransition(1, this.keys.reservation(id), op, nowMs, leaseMs);
+    return { verdict: String(reply[0]) as 'go', state: reply[1] === undefined ? undefined : String(reply[1]) };
+  }
+
+  async finishReservation(id: string, state: string, shortfallsJson: string, expired: boolean, retentionMs: number): Promise<void> {
+    await this.call.finishReservation(2, this.keys.reservation(id), this.keys.due(id), id, state, shortfallsJson, expired ? '1' : '0', retentionMs);
+  }
+}

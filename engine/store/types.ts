@@ -1,0 +1,108 @@
+// The one store interface. Three stores implement it with the same semantics (Redis standalone,
+// Redis Cluster, in-memory); test/conformance proves they agree with a reference model.
+//
+// Stores know nothing of the network configuration: the caller turns channel rules into a
+// per-line `LineRule` (buffer, threshold, paused) so that the ATP check of a hold runs atomically
+// next to the data it reads.
+
+export type StockEventType = 'snapshot' | 'delta';
+
+/** A validated stock event (wire format in DESIGN.md). */
+export interface StockEvent {
+  type: StockEventType;
+  eventId: string;
+  sku: string;
+  location: string;
+  qty: number;
+  /** Source time, ms since epoch. */
+  asOf: number;
+  source?: string;
+}
+
+/** What applying one event did. `stale`: older than the current snapshot; `duplicate`: eventId seen. */
+export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
+
+export interface PositionState {
+  sku: string;
+  location: string;
+  onHand: number;
+  reserved: number;
+}
+
+export interface ApplyResult {
+  outcome: ApplyOutcome;
+  /** The position after the event (also for duplicates and stale events). */
+  position: PositionState;
+}
+
+/** The channel rule for one (location, channel), resolved by the caller from the network config. */
+export interface LineRule {
+  /** Paused locations, or locations outside the channel, offer nothing. */
+  sellable: boolean;
+  bufferUnits: number;
+  bufferPercent: number;
+  /** Below this ATP the position shows 0. */
+  minThreshold: number;
+}
+
+export interface HoldLine {
+  sku: string;
+  location: string;
+  qty: number;
+  rule: LineRule;
+}
+
+export interface HoldRequest {
+  reservationId: string;
+  channel: string;
+  lines: HoldLine[];
+  holdTtlMs: number;
+  nowMs: number;
+}
+
+export type ReservationState = 'held' | 'confirmed' | 'fulfilled' | 'released' | 'rejected';
+
+export interface ReservationLine {
+  sku: string;
+  location: string;
+  qty: number;
+}
+
+export interface Shortfall {
+  sku: string;
+  location: string;
+  requested: number;
+  available: number;
+}
+
+export interface Reservation {
+  id: string;
+  channel: string;
+  state: ReservationState;
+  lines: ReservationLine[];
+  createdAtMs: number;
+  /** Held reservations expire at this time; 0 once confirmed. */
+  expiresAtMs: number;
+  /** Why a hold was rejected: the lines that did not fit. */
+  shortfalls?: Shortfall[];
+  /** Set when a held reservation expired rather than being released by a caller. */
+  expired?: boolean;
+}
+
+export type Transition = 'confirm' | 'fulfil' | 'release';
+
+export interface InventoryStore {
+  readonly kind: 'memory' | 'redis' | 'redis-cluster';
+  /** Applies a batch of validated events; results are in input order. Holds due at nowMs are released first. */
+  applyEvents(events: StockEvent[], nowMs?: number): Promise<ApplyResult[]>;
+  /** Positions of `sku` at every location that has one, holds past their expiry released first. */
+  positions(sku: string, nowMs: number): Promise<PositionState[]>;
+  /** Holds every line or none. Retrying the same id returns the first outcome. */
+  hold(request: HoldRequest): Promise<Reservation>;
+  /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */
+  transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation>;
+  reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined>;
+  /** Releases holds whose TTL passed; returns how many reservations expired. */
+  expireDue(nowMs: number, limit?: number): Promise<number>;
+  close(): Promise<void>;
+}
