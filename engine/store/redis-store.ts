@@ -39,6 +39,7 @@ export class RedisStore implements InventoryStore {
   readonly kind: 'redis' | 'redis-cluster';
   private readonly scripts: Scripts;
   private readonly keys: KeyBuilder;
+  readonly keyPrefix: string;
 
   constructor(
     readonly redis: RedisConnection,
@@ -46,6 +47,7 @@ export class RedisStore implements InventoryStore {
   ) {
     this.kind = redis instanceof Cluster ? 'redis-cluster' : 'redis';
     this.keys = new KeyBuilder(options.keyPrefix);
+    this.keyPrefix = this.keys.prefix;
     this.scripts = new Scripts(redis, this.keys);
   }
 

@@ -1,0 +1,259 @@
+// One conformance suite, run against every store: in-memory, Redis standalone and Redis Cluster.
+// Random histories are compared with the reference model after every step.
+
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InventoryError } from '../../engine/store/errors.js';
+import { MemoryStore } from '../../engine/store/memory-store.js';
+import { RedisStore } from '../../engine/store/redis-store.js';
+import type { InventoryStore, LineRule, StockEvent } from '../../engine/store/types.js';
+import { basketLinesMax } from '../../engine/store/validate.js';
+import { ModelError, ReferenceModel } from '../support/reference-model.js';
+import { redisClusterNodes, redisUrl, requireService } from '../support/services.js';
+
+const redisUp = await requireService('redis');
+const clusterUp = await requireService('redis-cluster');
+const opened: InventoryStore[] = [];
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+});
+
+type Factory = () => InventoryStore;
+const stores: [string, boolean, Factory][] = [
+  ['in-memory', true, () => new MemoryStore()],
+  ['Redis standalone', redisUp, () => RedisStore.connect({ url: redisUrl }, { keyPrefix: `t${randomUUID().slice(0, 8)}` })],
+  ['Redis Cluster', clusterUp, () => RedisStore.connect({ clusterNodes: redisClusterNodes }, { keyPrefix: `t${randomUUID().slice(0, 8)}` })],
+];
+function open(factory: Factory): InventoryStore {
+  const store = factory();
+  opened.push(store);
+  return store;
+}
+
+const T0 = 1_790_000_000_000;
+const skus = ['sku-a', 'sku-b', 'sku-c'];
+const locations = ['dc-1', 'store-2', 'store-3'];
+/** dc-1: no buffer. store-2: 1 unit + 10 % buffer, threshold 2. store-3: paused. */
+const rules: Record<string, LineRule> = {
+  'dc-1': { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 },
+  'store-2': { sellable: true, bufferUnits: 1, bufferPercent: 10, minThreshold: 2 },
+  'store-3': { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 },
+};
+const reservationIds = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+
+type Op =
+  | { kind: 'event'; event: StockEvent }
+  | { kind: 'duplicate'; index: number }
+  | { kind: 'hold'; id: string; lines: { sku: string; location: string; qty: number }[]; ttlMs: number }
+  | { kind: 'transition'; id: string; op: 'confirm' | 'fulfil' | 'release' }
+  | { kind: 'advance'; ms: number }
+  | { kind: 'expire' };
+
+const eventArb = fc
+  .record({
+    type: fc.constantFrom('snapshot' as const, 'delta' as const),
+    sku: fc.constantFrom(...skus),
+    location: fc.constantFrom(...locations),
+    qty: fc.integer({ min: 0, max: 40 }),
+    // A narrow asOf range: many ties, late and out-of-order events.
+    asOfOffset: fc.integer({ min: -20_000, max: 120_000 }),
+  })
+  .map(({ type, sku, location, qty, asOfOffset }) => ({
+    kind: 'event' as const,
+    event: { type, eventId: randomUUID(), sku, location, qty: type === 'delta' ? (qty % 7) - 3 || 2 : qty, asOf: T0 + Math.floor(asOfOffset / 1000) * 1000 },
+  }));
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: eventArb },
+  { weight: 1, arbitrary: fc.nat(1000).map((index) => ({ kind: 'duplicate' as const, index })) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('hold' as const),
+      id: fc.constantFrom(...reservationIds),
+      lines: fc.array(fc.record({ sku: fc.constantFrom(...skus), location: fc.constantFrom(...locations), qty: fc.integer({ min: 1, max: 6 }) }), { minLength: 1, maxLength: 4 }),
+      ttlMs: fc.integer({ min: 1_000, max: 20_000 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('transition' as const), id: fc.constantFrom(...reservationIds), op: fc.constantFrom('confirm' as const, 'fulfil' as const, 'release' as const) }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 15_000 }).map((ms) => ({ kind: 'advance' as const, ms })) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'expire' as const }) },
+);
+
+async function outcomeOf<T>(run: () => Promise<T>): Promise<T | string> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof InventoryError || error instanceof ModelError) return error.code;
+    throw error;
+  }
+}
+
+/** Runs a history on a store and the model, comparing after every step; returns steps run. */
+async function replay(store: InventoryStore, ops: Op[]): Promise<number> {
+  const model = new ReferenceModel();
+  const history: StockEvent[] = [];
+  let now = T0;
+  for (const [step, op] of ops.entries()) {
+    const where = `step ${step} ${JSON.stringify(op)}`;
+    if (op.kind === 'event' || op.kind === 'duplicate') {
+      const event = op.kind === 'event' ? op.event : history[op.index % Math.max(1, history.length)];
+      if (!event) continue;
+      history.push(event);
+      model.apply(event);
+      const [result] = await store.applyEvents([event], now);
+      expect(result!.position.onHand, where).toBe(model.onHand(event.sku, event.location));
+    } else if (op.kind === 'hold') {
+      const lines = op.lines.map((l) => ({ ...l, rule: rules[l.location]! }));
+      const expected = model.hold(op.id, lines, op.ttlMs, now);
+      const got = await store.hold({ reservationId: op.id, channel: 'web', lines, holdTtlMs: op.ttlMs, nowMs: now });
+      expect(got.state, where).toBe(expected);
+    } else if (op.kind === 'transition') {
+      const expected = await outcomeOf(async () => model.transition(op.id, op.op, now));
+      const got = await outcomeOf(async () => (await store.transition(op.id, op.op, now)).state);
+      expect(got, where).toBe(expected);
+    } else if (op.kind === 'advance') {
+      now += op.ms;
+    } else {
+      expect(await store.expireDue(now), where).toBe(model.expireDue(now));
+    }
+    for (const sku of skus) expect(await store.positions(sku, now), `${where}: positions of ${sku}`).toEqual(model.positions(sku, now));
+    for (const id of reservationIds) expect((await store.reservation(id, now))?.state, `${where}: reservation ${id}`).toBe(model.reservationState(id, now));
+  }
+  return ops.length;
+}
+
+const rule = rules['dc-1']!;
+const snapshot = (sku: string, location: string, qty: number, asOf = T0): StockEvent => ({ type: 'snapshot', eventId: randomUUID(), sku, location, qty, asOf });
+
+describe.each(stores)('%s store', (_name, available, factory) => {
+  describe.skipIf(!available)('conformance', () => {
+    it('agrees with the reference model on random histories of events, holds, transitions and expiries', async () => {
+      let steps = 0;
+      const runs = 60;
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 30, maxLength: 60 }), async (ops) => {
+          const store = open(factory);
+          steps += await replay(store, ops);
+          await store.close();
+        }),
+        { numRuns: runs },
+      );
+      // At least a few thousand generated steps per store.
+      expect(steps).toBeGreaterThanOrEqual(runs * 30);
+    }, 300_000);
+
+    it('applies snapshots and deltas arriving late, duplicated and out of order to the same on-hand', async () => {
+      const store = open(factory);
+      const events: StockEvent[] = [
+        { type: 'delta', eventId: 'd2', sku: 's', location: 'l', qty: -2, asOf: T0 + 20 },
+        snapshot('s', 'l', 10, T0 + 10),
+        { type: 'delta', eventId: 'd1', sku: 's', location: 'l', qty: 5, asOf: T0 + 5 },
+        { type: 'delta', eventId: 'd2', sku: 's', location: 'l', qty: -2, asOf: T0 + 20 },
+        snapshot('s', 'l', 99, T0 + 1),
+        { type: 'delta', eventId: 'd3', sku: 's', location: 'l', qty: 4, asOf: T0 + 30 },
+      ];
+      const results = await store.applyEvents(events, T0);
+      expect(results.map((r) => r.outcome)).toEqual(['applied', 'applied', 'stale', 'duplicate', 'stale', 'applied']);
+      expect((await store.positions('s', T0))[0]!.onHand).toBe(10 - 2 + 4);
+    });
+
+    it('retrying a hold or a transition with the same id changes nothing the second time', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('a', 'l', 10), snapshot('b', 'l', 10)], T0);
+      const request = { reservationId: 'idem', channel: 'web', lines: [{ sku: 'a', location: 'l', qty: 3, rule }, { sku: 'b', location: 'l', qty: 4, rule }], holdTtlMs: 60_000, nowMs: T0 };
+      const first = await store.hold(request);
+      const again = await store.hold({ ...request, lines: [{ sku: 'a', location: 'l', qty: 9, rule }] });
+      expect(again).toEqual(first);
+      expect((await store.positions('a', T0))[0]!.reserved).toBe(3);
+      await store.transition('idem', 'confirm', T0 + 1);
+      await store.transition('idem', 'confirm', T0 + 2);
+      await store.transition('idem', 'fulfil', T0 + 3);
+      const fulfilled = await store.transition('idem', 'fulfil', T0 + 4);
+      expect(fulfilled.state).toBe('fulfilled');
+      expect(await store.positions('a', T0 + 5)).toEqual([{ sku: 'a', location: 'l', onHand: 7, reserved: 0 }]);
+      expect(await store.positions('b', T0 + 5)).toEqual([{ sku: 'b', location: 'l', onHand: 6, reserved: 0 }]);
+      // The same event applied twice counts once.
+      const delta: StockEvent = { type: 'delta', eventId: 'once', sku: 'a', location: 'l', qty: 5, asOf: T0 + 10 };
+      await store.applyEvents([delta], T0 + 6);
+      await store.applyEvents([delta, delta], T0 + 6);
+      expect((await store.positions('a', T0 + 6))[0]!.onHand).toBe(12);
+    });
+
+    it('rejects bad input with a typed error that says what was wrong, and changes nothing', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('a', 'l', 10)], T0);
+      const hold = (patch: Record<string, unknown>) => store.hold({ reservationId: 'bad', channel: 'web', lines: [{ sku: 'a', location: 'l', qty: 1, rule }], holdTtlMs: 60_000, nowMs: T0, ...patch } as never);
+      const cases: [Record<string, unknown>, string, RegExp][] = [
+        [{ lines: [{ sku: 'a', location: 'l', qty: -1, rule }] }, 'invalid_quantity', /qty -1 is invalid: expected a positive integer/],
+        [{ lines: [{ sku: 'a', location: 'l', qty: 1.5, rule }] }, 'invalid_quantity', /qty 1.5 is invalid/],
+        [{ lines: [{ sku: 'a', location: 'l', qty: 0, rule }] }, 'invalid_quantity', /qty 0 is invalid/],
+        [{ lines: [] }, 'empty_basket', /has no lines/],
+        [{ lines: Array.from({ length: basketLinesMax + 1 }, (_, i) => ({ sku: `s${i}`, location: 'l', qty: 1, rule })) }, 'basket_too_large', new RegExp(`has ${basketLinesMax + 1} lines: at most ${basketLinesMax}`)],
+        [{ channel: '' }, 'invalid_id', /channel "" is invalid/],
+        [{ reservationId: 'a|b' }, 'invalid_id', /reservation id "a\|b" is invalid/],
+        [{ holdTtlMs: 10 }, 'invalid_ttl', /hold TTL 10 ms is invalid/],
+      ];
+      for (const [patch, code, message] of cases) {
+        const error = await hold(patch).catch((e: unknown) => e);
+        expect(error, JSON.stringify(patch)).toBeInstanceOf(InventoryError);
+        expect((error as InventoryError).code).toBe(code);
+        expect((error as InventoryError).message).toMatch(message);
+      }
+      const unknown = await store.transition('nope', 'confirm', T0).catch((e: unknown) => e);
+      expect((unknown as InventoryError).code).toBe('unknown_reservation');
+      expect((unknown as InventoryError).message).toMatch(/reservation nope does not exist/);
+      expect(await store.positions('a', T0)).toEqual([{ sku: 'a', location: 'l', onHand: 10, reserved: 0 }]);
+      expect(await store.reservation('bad', T0)).toBeUndefined();
+    });
+
+    it('1,000 holds racing for 100 units at one position take exactly 100', async () => {
+      const shared = open(factory);
+      await shared.applyEvents([snapshot('hot', 'dc', 100)], T0);
+      // Redis: four connections racing on the same keys.
+      const racers = shared instanceof RedisStore ? Array.from({ length: 4 }, () => new RedisStore(shared.redis.duplicate(), { keyPrefix: shared.keyPrefix })) : [shared];
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          racers[i % racers.length]!.hold({ reservationId: `race-${i}`, channel: 'web', lines: [{ sku: 'hot', location: 'dc', qty: 1, rule }], holdTtlMs: 60_000, nowMs: T0 }),
+        ),
+      );
+      expect(results.filter((r) => r.state === 'held')).toHaveLength(100);
+      expect(await shared.positions('hot', T0)).toEqual([{ sku: 'hot', location: 'dc', onHand: 100, reserved: 100 }]);
+      if (racers.length > 1) await Promise.all(racers.map((r) => r.close()));
+    });
+
+    it('baskets racing for overlapping SKUs never leave a line half-held', async () => {
+      const store = open(factory);
+      const basketSkus = ['o1', 'o2', 'o3', 'o4'];
+      await store.applyEvents(basketSkus.map((s) => snapshot(s, 'dc', 10)), T0);
+      const baskets = Array.from({ length: 60 }, (_, i) => {
+        const pick = [basketSkus[i % 4]!, basketSkus[(i + 1) % 4]!, basketSkus[(i + 2) % 4]!];
+        return { reservationId: `basket-${i}`, channel: 'web', lines: pick.map((sku) => ({ sku, location: 'dc', qty: 1 + (i % 2), rule })), holdTtlMs: 60_000, nowMs: T0 };
+      });
+      const results = await Promise.all(baskets.map((b) => store.hold(b)));
+      const reservedBySku = new Map<string, number>();
+      results.forEach((r, i) => {
+        if (r.state !== 'held') return;
+        for (const line of baskets[i]!.lines) reservedBySku.set(line.sku, (reservedBySku.get(line.sku) ?? 0) + line.qty);
+      });
+      for (const sku of basketSkus) {
+        const [position] = await store.positions(sku, T0);
+        // What is reserved is exactly the lines of the baskets reported held: no stray half-basket.
+        expect(position!.reserved).toBe(reservedBySku.get(sku) ?? 0);
+        expect(position!.reserved).toBeLessThanOrEqual(10);
+      }
+    });
+
+    it('releases a held reservation after its TTL, even with no sweep, on the next read', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('e', 'dc', 5)], T0);
+      await store.hold({ reservationId: 'ttl', channel: 'web', lines: [{ sku: 'e', location: 'dc', qty: 5, rule }], holdTtlMs: 2_000, nowMs: T0 });
+      expect((await store.positions('e', T0 + 1_999))[0]!.reserved).toBe(5);
+      expect((await store.positions('e', T0 + 2_000))[0]!.reserved).toBe(0);
+      expect((await store.reservation('ttl', T0 + 2_000))).toMatchObject({ state: 'released', expired: true });
+      const late = await store.transition('ttl', 'confirm', T0 + 2_001).catch((e: unknown) => e);
+      expect((late as InventoryError).code).toBe('invalid_transition');
+    });
+  });
+});
