@@ -14,6 +14,7 @@ commands:
   gateway                               run the HTTP/WebSocket gateway alone
   engine                                run the stream engine alone (not built yet)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
+  bench store [--quick]                 benchmarks; table on stdout, JSON under benchmarks/results/
   config                                print every setting with its env var, default and current value
   help                                  this text
 
@@ -34,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
     case 'gateway':
       return gateway(config);
+    case 'bench':
+      return bench(config, rest);
     case 'engine':
       // Not built yet: the stream engine (Kafka consumer, worker pools, priority lanes) is its own issue.
       process.stderr.write('instock engine: the stream engine is not built yet in this version\n');
@@ -62,6 +65,18 @@ async function services(config: Config, args: string[]): Promise<number> {
       process.stderr.write(`instock services: expected up, down or status, got ${action ?? 'nothing'}\n`);
       return 2;
   }
+}
+
+async function bench(config: Config, args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean', default: false } } });
+  const [name] = positionals;
+  if (name !== 'store') {
+    process.stderr.write(`instock bench: expected a benchmark name (store), got ${name ?? 'nothing'}\n`);
+    return 2;
+  }
+  const { benchStore } = await import('../benchmarks/store.js');
+  await benchStore({ quick: values.quick ?? false, dataDir: config.dataDir });
+  return 0;
 }
 
 function printConfig(config: Config): number {

@@ -9,13 +9,15 @@ import { log, runningPid, startDetached, stopByPid, waitFor, type Layout } from 
 
 const host = '127.0.0.1';
 
-function nodeArgs(dir: string, port: number, cluster: boolean): string[] {
+export function nodeArgs(dir: string, port: number, cluster: boolean): string[] {
   return [
     '--bind', host, '--port', String(port), '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no',
     // AOF everysec: at most one second of writes lost on a crash, the product's durability contract.
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
     // noeviction: a position or a hold must never vanish silently under memory pressure; writes fail instead.
     '--maxmemory-policy', 'noeviction',
+    // A SKU's positions are one hash; kept as a compact listpack up to 512 locations (default 128).
+    '--hash-max-listpack-entries', '512',
     ...(cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] : []),
   ];
 }

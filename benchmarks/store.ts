@@ -1,0 +1,117 @@
+// `npm run bench -- store [--quick]`: the Redis store against floors measured on the same server
+// in the same run. The benchmark starts its own redis-server (same settings as `services up`) so
+// that memory per position is measured on an empty server.
+//
+//   batched event apply       vs raw pipelined HINCRBY            target >= 50 %
+//   single-line holds         vs raw one-key EVALSHA decrement    target >= 50 %
+//   12-line basket holds      (no floor: reported)
+//   memory per position after loading N positions                 target <= 64 bytes
+
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../engine/store/redis-store.js';
+import type { StockEvent } from '../engine/store/types.js';
+import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { nodeArgs } from '../services/redis.js';
+import { printTable, progress, rate, writeResults, type Row } from './report.js';
+
+const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
+
+export async function benchStore(args: { quick: boolean; dataDir: string }): Promise<Row[]> {
+  const port = 16_390;
+  const scale = args.quick ? 0.1 : 1;
+  const paths = layout(join(args.dataDir, 'bench'));
+  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-redis-'));
+  // Memory is measured without AOF rewrite noise; everything else is as `services up` runs Redis.
+  startDetached(paths, 'bench-redis', 'redis-server', [...nodeArgs(dir, port, false), '--appendonly', 'no']);
+  const url = `redis://127.0.0.1:${port}`;
+  const raw = new Redis(url);
+  try {
+    await waitFor(`bench redis on ${port}`, async () => (await raw.ping()) === 'PONG', 10_000);
+    const rows: Row[] = [];
+
+    // 1. Apply floor: raw pipelined HINCRBY, 1,000 per pipeline, 4 pipelines in flight.
+    const applyCount = Math.round(400_000 * scale);
+    progress(`floor: ${applyCount.toLocaleString()} pipelined HINCRBY`);
+    const floorApply = await rate(applyCount / 1000, 4, 60_000, async (b) => {
+      const pipeline = raw.pipeline();
+      for (let i = 0; i < 1000; i++) pipeline.hincrby(`floor:{s${(b * 1000 + i) % 2000}}`, `l${i % 10}`, 1);
+      await pipeline.exec();
+    });
+    const floorApplyPerSec = floorApply.opsPerSec * 1000;
+
+    // 2. Batched event apply: 1,000 events per call over 2,000 SKUs x 10 locations, half snapshots.
+    const store = RedisStore.connect({ url }, { keyPrefix: 'bench' });
+    let asOf = Date.now() - 86_400_000;
+    const batch = (b: number): StockEvent[] =>
+      Array.from({ length: 1000 }, (_, i) => {
+        const n = b * 1000 + i;
+        asOf += 1;
+        return n % 2 === 0
+          ? { type: 'snapshot', eventId: randomUUID(), sku: `s${n % 2000}`, location: `l${(n >> 1) % 10}`, qty: 100 + (n % 50), asOf }
+          : { type: 'delta', eventId: randomUUID(), sku: `s${n % 2000}`, location: `l${(n >> 1) % 10}`, qty: (n % 5) - 2 || 1, asOf };
+      });
+    progress(`store: ${applyCount.toLocaleString()} events in batches of 1,000`);
+    const batches = Array.from({ length: applyCount / 1000 }, (_, b) => batch(b));
+    const apply = await rate(batches.length, 4, 60_000, (b) => store.applyEvents(batches[b]!));
+    const applyPerSec = apply.opsPerSec * 1000;
+    rows.push({ metric: 'batched event apply', value: applyPerSec, unit: 'events/s', floor: floorApplyPerSec, ratio: applyPerSec / floorApplyPerSec, target: '>= 50 % of HINCRBY', pass: applyPerSec / floorApplyPerSec >= 0.5 });
+
+    // 3. Hold floor: a one-key EVALSHA decrement, 64 in flight.
+    const holdCount = Math.round(100_000 * scale);
+    const sha = (await raw.script('LOAD', "return redis.call('DECRBY', KEYS[1], ARGV[1])")) as string;
+    await raw.set('floor:stock', 1e12);
+    progress(`floor: ${holdCount.toLocaleString()} one-key EVALSHA decrements`);
+    const floorHold = await rate(holdCount, 64, 60_000, () => raw.evalsha(sha, 1, 'floor:stock', 1));
+
+    // 4. Single-line holds on 2,000 SKUs with plenty of stock, 64 in flight.
+    progress(`store: ${holdCount.toLocaleString()} single-line holds`);
+    const holdStore = RedisStore.connect({ url }, { keyPrefix: 'hold' });
+    await holdStore.applyEvents(Array.from({ length: 2000 }, (_, i) => ({ type: 'snapshot' as const, eventId: `h${i}`, sku: `s${i}`, location: 'dc', qty: 1e8, asOf: 1 })));
+    const holds = await rate(holdCount, 64, 60_000, (i) =>
+      holdStore.hold({ reservationId: `one-${i}`, channel: 'web', lines: [{ sku: `s${i % 2000}`, location: 'dc', qty: 1, rule }], holdTtlMs: 600_000, nowMs: Date.now() }),
+    );
+    rows.push({ metric: 'single-line holds', value: holds.opsPerSec, unit: 'holds/s', floor: floorHold.opsPerSec, ratio: holds.opsPerSec / floorHold.opsPerSec, target: '>= 50 % of EVALSHA', pass: holds.opsPerSec / floorHold.opsPerSec >= 0.5 });
+
+    // 5. 12-line baskets.
+    const basketCount = Math.round(20_000 * scale);
+    progress(`store: ${basketCount.toLocaleString()} 12-line basket holds`);
+    const baskets = await rate(basketCount, 64, 60_000, (i) =>
+      holdStore.hold({ reservationId: `basket-${i}`, channel: 'web', lines: Array.from({ length: 12 }, (_, k) => ({ sku: `s${(i * 13 + k * 151) % 2000}`, location: 'dc', qty: 1, rule })), holdTtlMs: 600_000, nowMs: Date.now() }),
+    );
+    rows.push({ metric: '12-line basket holds', value: baskets.opsPerSec, unit: 'baskets/s', floor: floorHold.opsPerSec, ratio: baskets.opsPerSec / floorHold.opsPerSec });
+    await holdStore.close();
+    await store.close();
+
+    // 6. Memory per position: N positions as 50 locations per SKU, on the emptied server.
+    await raw.flushall();
+    const positions = Math.round(1_000_000 * scale);
+    const before = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
+    const loader = RedisStore.connect({ url }, { keyPrefix: 'mem' });
+    progress(`memory: loading ${positions.toLocaleString()} positions`);
+    for (let start = 0; start < positions; start += 50_000) {
+      const events: StockEvent[] = Array.from({ length: Math.min(50_000, positions - start) }, (_, k) => {
+        const n = start + k;
+        return { type: 'snapshot', eventId: randomUUID(), sku: `SKU-${String(Math.floor(n / 50)).padStart(7, '0')}`, location: `store-${String(n % 50).padStart(3, '0')}`, qty: 1 + (n % 300), asOf: 1_790_000_000_000 + n };
+      });
+      const chunks = Array.from({ length: Math.ceil(events.length / 1000) }, (_, c) => events.slice(c * 1000, c * 1000 + 1000));
+      await Promise.all(chunks.map((c) => loader.applyEvents(c)));
+    }
+    await loader.close();
+    const after = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
+    const bytesPerPosition = (after - before) / positions;
+    rows.push({ metric: `memory per position (${positions.toLocaleString()} positions)`, value: bytesPerPosition, unit: 'bytes', target: '<= 64 bytes', pass: bytesPerPosition <= 64 });
+
+    printTable(`store benchmark${args.quick ? ' (--quick)' : ''}, one redis-server on 127.0.0.1:${port}`, rows);
+    const file = writeResults('store', { quick: args.quick, rows, floors: { hincrbyPerSec: floorApplyPerSec, evalshaPerSec: floorHold.opsPerSec } });
+    progress(`results written to ${file}`);
+    return rows;
+  } finally {
+    raw.disconnect();
+    await stopByPid(paths, 'bench-redis');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
