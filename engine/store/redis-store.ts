@@ -18,6 +18,7 @@ const leaseMs = 5_000;
 const retentionMs = 7 * 86_400_000;
 /** Events per script call on a standalone server: bounds the time one script blocks Redis. */
 const applyBatchMax = 1_000;
+const notSellable = { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 const expireBatchMax = 500;
 
 interface Header {
@@ -92,9 +93,24 @@ export class RedisStore implements InventoryStore {
   async hold(request: HoldRequest): Promise<Reservation> {
     const lines = checkHold(request);
     const rules = new Map(request.lines.map((l) => [`${l.sku}\u0000${l.location}`, l.rule]));
+    const callsFor = (planned: ReservationLine[]) => {
+      const { skus, groups } = groupBySku(planned);
+      const calls: LineCall[][] = groups.map((group) => group.map((l) => ({ location: l.location, qty: l.qty, rule: rules.get(`${l.sku}\u0000${l.location}`) ?? notSellable })));
+      return { skus, groups, calls };
+    };
     const id = request.reservationId;
     const expiresAtMs = request.nowMs + request.holdTtlMs;
-    const begin = await this.scripts.beginReservation(id, request.channel, JSON.stringify(lines), request.nowMs, expiresAtMs, leaseMs);
+    const linesJson = JSON.stringify(lines);
+    if (!this.clustered) {
+      // Standalone: one script, one round trip, atomic over the whole basket.
+      const { skus, calls } = callsFor(lines);
+      const result = await this.scripts.holdBasket(id, request.channel, linesJson, skus, calls, request.nowMs, expiresAtMs, retentionMs);
+      if (result.verdict === 'exists') return (await this.reservation(id, request.nowMs))!;
+      const reservation: Reservation = { id, channel: request.channel, state: result.verdict, lines, createdAtMs: request.nowMs, expiresAtMs: result.verdict === 'held' ? expiresAtMs : 0 };
+      if (result.verdict === 'rejected') reservation.shortfalls = result.shortfalls;
+      return reservation;
+    }
+    const begin = await this.scripts.beginReservation(id, request.channel, linesJson, request.nowMs, expiresAtMs, leaseMs);
     if (begin === 'busy') throw new InventoryError('invalid_transition', `reservation ${id} is being processed by another request: retry in a few seconds`);
     if (begin === 'exists') return (await this.reservation(id, request.nowMs))!;
     // 'continue' (a retry after its first caller died) re-runs the same steps: lines already held
@@ -102,20 +118,13 @@ export class RedisStore implements InventoryStore {
     const stored = begin === 'continue' ? await this.header(id) : undefined;
     const planned: ReservationLine[] = stored ? (JSON.parse(stored.lines) as ReservationLine[]) : lines;
     const plannedExpiry = stored ? Number(stored.exp) : expiresAtMs;
-    const { skus, groups } = groupBySku(planned);
-    const calls: LineCall[][] = groups.map((group) => group.map((l) => ({ location: l.location, qty: l.qty, rule: rules.get(`${l.sku}\u0000${l.location}`) ?? { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 } })));
-
-    let shortfalls: Shortfall[];
-    if (!this.clustered) {
-      shortfalls = await this.scripts.holdLines(id, skus, calls, request.nowMs, plannedExpiry);
-    } else {
-      const perSku = await Promise.all(skus.map((sku, g) => this.scripts.holdLines(id, [sku], [calls[g]!], request.nowMs, plannedExpiry)));
-      shortfalls = perSku.flat();
-      if (shortfalls.length > 0) {
-        // Compensation: give back what the SKUs that did fit have taken.
-        const taken = skus.map((sku, g) => ({ sku, g })).filter(({ g }) => perSku[g]!.length === 0);
-        await Promise.all(taken.map(({ sku, g }) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!.map((l) => l.location)], request.nowMs)));
-      }
+    const { skus, groups, calls } = callsFor(planned);
+    const perSku = await Promise.all(skus.map((sku, g) => this.scripts.holdLines(id, [sku], [calls[g]!], request.nowMs, plannedExpiry)));
+    const shortfalls = perSku.flat();
+    if (shortfalls.length > 0) {
+      // Compensation: give back what the SKUs that did fit have taken.
+      const taken = skus.map((sku, g) => ({ sku, g })).filter(({ g }) => perSku[g]!.length === 0);
+      await Promise.all(taken.map(({ sku, g }) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!.map((l) => l.location)], request.nowMs)));
     }
     await this.scripts.finishReservation(id, shortfalls.length > 0 ? 'rejected' : 'held', shortfalls.length > 0 ? JSON.stringify(shortfalls) : '', false, retentionMs);
     return (await this.reservation(id, request.nowMs))!;

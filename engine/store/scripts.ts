@@ -15,7 +15,7 @@ export function loadScript(name: string): string {
   return source.replace(/^--!include (\S+)$/gm, (_, file: string) => readFileSync(join(luaDir, 'includes', file), 'utf8'));
 }
 
-const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
+const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'holdBasket', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
 type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
@@ -77,19 +77,43 @@ export class Scripts {
 
   /** Returns the shortfalls; empty means every line is held. */
   async holdLines(reservationId: string, skus: string[], lines: LineCall[][], nowMs: number, expiresAtMs: number): Promise<{ sku: string; location: string; requested: number; available: number }[]> {
-    const args: (string | number)[] = [reservationId, nowMs, expiresAtMs];
-    lines.forEach((group, g) => {
-      for (const line of group) {
-        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold);
-      }
-    });
-    const reply = await this.call.holdLines(skus.length * 4, ...this.skuKeys(skus), ...args);
+    const reply = await this.call.holdLines(skus.length * 4, ...this.skuKeys(skus), reservationId, nowMs, expiresAtMs, ...this.lineArgs(lines));
     if (Number(reply[0]) === 1) return [];
     const shortfalls = [];
     for (let i = 1; i < reply.length; i += 4) {
       shortfalls.push({ sku: skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
     }
     return shortfalls;
+  }
+
+  private lineArgs(lines: LineCall[][]): (string | number)[] {
+    const args: (string | number)[] = [];
+    lines.forEach((group, g) => {
+      for (const line of group) {
+        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold);
+      }
+    });
+    return args;
+  }
+
+  /** Standalone only: the whole hold, header included, in one script. */
+  async holdBasket(
+    id: string,
+    channel: string,
+    linesJson: string,
+    skus: string[],
+    lines: LineCall[][],
+    nowMs: number,
+    expiresAtMs: number,
+    retentionMs: number,
+  ): Promise<{ verdict: 'exists' | 'held' | 'rejected'; shortfalls: { sku: string; location: string; requested: number; available: number }[] }> {
+    const keys = [this.keys.reservation(id), this.keys.due(id), ...this.skuKeys(skus)];
+    const reply = await this.call.holdBasket(keys.length, ...keys, id, channel, linesJson, nowMs, expiresAtMs, retentionMs, skus.length, ...skus, ...this.lineArgs(lines));
+    const shortfalls = [];
+    for (let i = 1; i < reply.length; i += 4) {
+      shortfalls.push({ sku: skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
+    }
+    return { verdict: String(reply[0]) as 'exists' | 'held' | 'rejected', shortfalls };
   }
 
   async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], locations: string[][], nowMs: number): Promise<{ done: number; missing: number }> {
