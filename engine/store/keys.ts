@@ -13,10 +13,8 @@ function shardOf(id: string): number {
 }
 
 export interface SkuKeys {
-  /** Hash: location → packed position (see lua/README in applyEvents.lua's header). */
+  /** Hash: location → packed position (see lua/includes/position.lua). */
   positions: string;
-  /** Hash: location → msgpack list of adjustments applied since the snapshot (absent when none). */
-  adjustments: string;
   /** Hash: "<reservationId>|<location>" → "qty|state|expiresAtMs" for open reservation lines. */
   lines: string;
   /** Sorted set: "<reservationId>|<location>" scored by expiresAtMs, held lines only. */
@@ -30,15 +28,20 @@ export class KeyBuilder {
     const tag = `{${sku}}`;
     return {
       positions: `${this.prefix}:p:${tag}`,
-      adjustments: `${this.prefix}:a:${tag}`,
       lines: `${this.prefix}:l:${tag}`,
       expiries: `${this.prefix}:x:${tag}`,
     };
   }
 
+  /** The 3 keys of a SKU group in the order every script takes them. */
   skuKeyList(sku: string): string[] {
     const k = this.sku(sku);
-    return [k.positions, k.adjustments, k.lines, k.expiries];
+    return [k.positions, k.lines, k.expiries];
+  }
+
+  /** Hash: eventId → "asOf:qty", the adjustments of one position since its snapshot (absent when none). */
+  adjustments(sku: string, location: string): string {
+    return `${this.prefix}:a:{${sku}}:${location}`;
   }
 
   reservation(id: string): string {

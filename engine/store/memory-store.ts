@@ -7,7 +7,7 @@ import { snapshotTie } from './scripts.js';
 import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
-/** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua. */
+/** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
 export const adjustmentsMax = 64;
 
 interface Adjustment {
@@ -114,12 +114,14 @@ export class MemoryStore implements InventoryStore {
     while (i > 0 && (p.adjustments[i - 1]!.asOf > asOf || (p.adjustments[i - 1]!.asOf === asOf && p.adjustments[i - 1]!.eventId > eventId))) i -= 1;
     p.adjustments.splice(i, 0, { eventId, asOf, qty });
     p.adj += qty;
-    while (p.adjustments.length > adjustmentsMax) {
-      const oldest = p.adjustments.shift()!;
-      p.snap += oldest.qty;
-      p.adj -= oldest.qty;
-      p.asOf = oldest.asOf;
-      p.tie = -1;
+    // Past twice the bound, fold the oldest down to the bound into the base (as the Lua does).
+    if (p.adjustments.length > 2 * adjustmentsMax) {
+      for (const oldest of p.adjustments.splice(0, p.adjustments.length - adjustmentsMax)) {
+        p.snap += oldest.qty;
+        p.adj -= oldest.qty;
+        p.asOf = oldest.asOf;
+        p.tie = -1;
+      }
     }
     return 'applied';
   }

@@ -60,16 +60,18 @@ export class Scripts {
 
   /** events[i] belongs to skus[groupOf[i]]. */
   async applyEvents(skus: string[], events: StockEvent[], groupOf: number[], nowMs: number): Promise<{ outcome: ApplyOutcome; onHand: number; reserved: number }[]> {
-    const args: (string | number)[] = [nowMs];
+    const keys = this.skuKeys(skus);
+    const args: (string | number)[] = [skus.length, nowMs];
     events.forEach((e, i) => {
+      keys.push(this.keys.adjustments(e.sku, e.location));
       args.push(groupOf[i]!, e.location, e.type === 'snapshot' ? 's' : 'd', e.eventId, e.qty, e.asOf, e.type === 'snapshot' ? snapshotTie(e.eventId) : 0);
     });
-    const reply = await this.call.applyEvents(skus.length * 4, ...this.skuKeys(skus), ...args);
+    const reply = await this.call.applyEvents(keys.length, ...keys, ...args);
     return events.map((_, i) => ({ outcome: outcomes[Number(reply[3 * i]) - 1]!, onHand: Number(reply[3 * i + 1]), reserved: Number(reply[3 * i + 2]) }));
   }
 
   async readPositions(sku: string, nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[]> {
-    const reply = await this.call.readPositions(4, ...this.keys.skuKeyList(sku), nowMs);
+    const reply = await this.call.readPositions(3, ...this.keys.skuKeyList(sku), nowMs);
     const out: { location: string; onHand: number; reserved: number }[] = [];
     for (let i = 0; i < reply.length; i += 3) out.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
     return out;
@@ -77,7 +79,7 @@ export class Scripts {
 
   /** Returns the shortfalls; empty means every line is held. */
   async holdLines(reservationId: string, skus: string[], lines: LineCall[][], nowMs: number, expiresAtMs: number): Promise<{ sku: string; location: string; requested: number; available: number }[]> {
-    const reply = await this.call.holdLines(skus.length * 4, ...this.skuKeys(skus), reservationId, nowMs, expiresAtMs, ...this.lineArgs(lines));
+    const reply = await this.call.holdLines(skus.length * 3, ...this.skuKeys(skus), reservationId, nowMs, expiresAtMs, ...this.lineArgs(lines));
     if (Number(reply[0]) === 1) return [];
     const shortfalls = [];
     for (let i = 1; i < reply.length; i += 4) {
@@ -117,9 +119,15 @@ export class Scripts {
   }
 
   async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], locations: string[][], nowMs: number): Promise<{ done: number; missing: number }> {
-    const args: (string | number)[] = [reservationId, op, nowMs];
-    locations.forEach((group, g) => group.forEach((location) => args.push(g, location)));
-    const reply = await this.call.transitionLines(skus.length * 4, ...this.skuKeys(skus), ...args);
+    const keys = this.skuKeys(skus);
+    const args: (string | number)[] = [reservationId, op, nowMs, skus.length];
+    locations.forEach((group, g) =>
+      group.forEach((location) => {
+        keys.push(this.keys.adjustments(skus[g]!, location));
+        args.push(g, location);
+      }),
+    );
+    const reply = await this.call.transitionLines(keys.length, ...keys, ...args);
     return { done: Number(reply[0]), missing: Number(reply[1]) };
   }
 

@@ -1,7 +1,7 @@
 -- holdLines: holds reservation lines on one or more SKUs, all of them or none (used per SKU in a
 -- Redis Cluster, where the header lives in another slot).
 --
--- KEYS, 4 per SKU group g: positions, adjustments, lines, expiries (see applyEvents.lua)
+-- KEYS, 3 per SKU group g: positions, lines, expiries (see applyEvents.lua)
 -- ARGV[1] reservationId  ARGV[2] nowMs  ARGV[3] expiresAtMs
 -- ARGV[4..] 7 per line: group index, location, qty, sellable (1|0), bufferUnits, bufferPercent, minThreshold
 -- Returns {1} when every line is held (lines already held by this reservation count as held:

@@ -1,13 +1,13 @@
 -- readPositions: every position of one SKU, after releasing its expired holds.
 --
--- KEYS[1] positions hash  KEYS[2] adjustments hash  KEYS[3] lines hash  KEYS[4] expiries sorted set
+-- KEYS[1] positions hash  KEYS[2] lines hash  KEYS[3] expiries sorted set
 -- ARGV[1] nowMs
 -- Returns a flat array, 3 per location: location, onHand, reserved.
 
 --!include position.lua
 --!include expire.lua
 
-expireDueLines(KEYS[1], KEYS[3], KEYS[4], tonumber(ARGV[1]))
+expireDueLines(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do

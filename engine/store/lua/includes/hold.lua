@@ -1,20 +1,21 @@
 -- Holds lines on one or more SKU groups, all or none. Shared by holdLines (Cluster, per SKU) and
 -- holdBasket (standalone, the whole basket with its header in one script).
 --
--- keyBase: index in KEYS of the first group's positions key; groups follow, 4 keys each.
+-- keyBase: index in KEYS of the first group's positions key; groups follow, 3 keys each
+-- (positions, lines, expiries).
 -- ARGV from argBase: 7 per line: group index, location, qty, sellable (1|0), bufferUnits,
 -- bufferPercent, minThreshold. Lines already held by this reservation count as held (retries).
 -- Returns a flat list of shortfalls, 4 per line that does not fit (group, location, requested,
 -- available); empty when every line was held. Nothing changes when the list is not empty.
 
 local function holdLinesFrom(keyBase, argBase, resId, nowMs, expiresAtMs)
-  for k = keyBase, #KEYS, 4 do
-    expireDueLines(KEYS[k], KEYS[k + 2], KEYS[k + 3], nowMs)
+  for k = keyBase, #KEYS, 3 do
+    expireDueLines(KEYS[k], KEYS[k + 1], KEYS[k + 2], nowMs)
   end
   local plan, shortfalls = {}, {}
   for i = argBase, #ARGV, 7 do
     local g, loc, qty = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
-    local posKey, linesKey = KEYS[keyBase + 4 * g], KEYS[keyBase + 4 * g + 2]
+    local posKey, linesKey = KEYS[keyBase + 3 * g], KEYS[keyBase + 3 * g + 1]
     local field = resId .. '|' .. loc
     if redis.call('HEXISTS', linesKey, field) == 0 then
       local p = readPosition(posKey, loc)
@@ -25,19 +26,18 @@ local function holdLinesFrom(keyBase, argBase, resId, nowMs, expiresAtMs)
         shortfalls[#shortfalls + 1] = qty
         shortfalls[#shortfalls + 1] = atp
       else
-        plan[#plan + 1] = { g, loc, qty, field }
+        plan[#plan + 1] = { g, loc, qty, field, p }
       end
     end
   end
   if #shortfalls > 0 then return shortfalls end
   for _, line in ipairs(plan) do
-    local g, loc, qty, field = line[1], line[2], line[3], line[4]
-    local posKey = KEYS[keyBase + 4 * g]
-    local p = readPosition(posKey, loc)
+    -- Lines were merged per (sku, location) by the caller, so each position appears once here.
+    local g, loc, qty, field, p = line[1], line[2], line[3], line[4], line[5]
     p.res = p.res + qty
-    writePosition(posKey, loc, p)
-    redis.call('HSET', KEYS[keyBase + 4 * g + 2], field, qty .. '|h|' .. expiresAtMs)
-    redis.call('ZADD', KEYS[keyBase + 4 * g + 3], expiresAtMs, field)
+    writePosition(KEYS[keyBase + 3 * g], loc, p)
+    redis.call('HSET', KEYS[keyBase + 3 * g + 1], field, qty .. '|h|' .. expiresAtMs)
+    redis.call('ZADD', KEYS[keyBase + 3 * g + 2], expiresAtMs, field)
   end
   return shortfalls
 end
