@@ -8,7 +8,7 @@ import { Cluster } from 'ioredis';
 import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
-import { Scripts, type LineCall } from './scripts.js';
+import { Scripts, type BasketCall, type LineCall } from './scripts.js';
 import type { ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
@@ -18,6 +18,8 @@ const leaseMs = 5_000;
 const retentionMs = 7 * 86_400_000;
 /** Events per script call on a standalone server: bounds the time one script blocks Redis. */
 const applyBatchMax = 1_000;
+/** Holds per group-commit script call: bounds how long one script blocks Redis. */
+const holdBatchMax = 16;
 const notSellable = { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 const expireBatchMax = 500;
 
@@ -41,6 +43,8 @@ export class RedisStore implements InventoryStore {
   private readonly scripts: Scripts;
   private readonly keys: KeyBuilder;
   readonly keyPrefix: string;
+  private pendingHolds: { call: BasketCall; lines: ReservationLine[]; resolve: (r: Reservation) => void; reject: (e: unknown) => void }[] = [];
+  private holdFlushScheduled = false;
 
   constructor(
     readonly redis: RedisConnection,
@@ -102,13 +106,8 @@ export class RedisStore implements InventoryStore {
     const expiresAtMs = request.nowMs + request.holdTtlMs;
     const linesJson = JSON.stringify(lines);
     if (!this.clustered) {
-      // Standalone: one script, one round trip, atomic over the whole basket.
       const { skus, calls } = callsFor(lines);
-      const result = await this.scripts.holdBasket(id, request.channel, linesJson, skus, calls, request.nowMs, expiresAtMs, retentionMs);
-      if (result.verdict === 'exists') return (await this.reservation(id, request.nowMs))!;
-      const reservation: Reservation = { id, channel: request.channel, state: result.verdict, lines, createdAtMs: request.nowMs, expiresAtMs: result.verdict === 'held' ? expiresAtMs : 0 };
-      if (result.verdict === 'rejected') reservation.shortfalls = result.shortfalls;
-      return reservation;
+      return this.enqueueHold({ id, channel: request.channel, linesJson, skus, lines: calls, nowMs: request.nowMs, expiresAtMs }, lines);
     }
     const begin = await this.scripts.beginReservation(id, request.channel, linesJson, request.nowMs, expiresAtMs, leaseMs);
     if (begin === 'busy') throw new InventoryError('invalid_transition', `reservation ${id} is being processed by another request: retry in a few seconds`);
@@ -128,6 +127,43 @@ export class RedisStore implements InventoryStore {
     }
     await this.scripts.finishReservation(id, shortfalls.length > 0 ? 'rejected' : 'held', shortfalls.length > 0 ? JSON.stringify(shortfalls) : '', false, retentionMs);
     return (await this.reservation(id, request.nowMs))!;
+  }
+
+  /**
+   * Standalone: holds issued in the same event-loop turn go to Redis together, in one script call
+   * (group commit, up to holdBatchMax). Each stays atomic and all-or-nothing on its own.
+   */
+  private enqueueHold(call: BasketCall, lines: ReservationLine[]): Promise<Reservation> {
+    return new Promise((resolve, reject) => {
+      this.pendingHolds.push({ call, lines, resolve, reject });
+      if (this.pendingHolds.length >= holdBatchMax) this.flushHolds();
+      else if (!this.holdFlushScheduled) {
+        this.holdFlushScheduled = true;
+        setImmediate(() => this.flushHolds());
+      }
+    });
+  }
+
+  private flushHolds(): void {
+    this.holdFlushScheduled = false;
+    while (this.pendingHolds.length > 0) {
+      const batch = this.pendingHolds.splice(0, holdBatchMax);
+      this.scripts.holdBaskets(batch.map((b) => b.call), retentionMs).then(
+        (results) => {
+          results.forEach((result, i) => {
+            const { call, lines, resolve, reject } = batch[i]!;
+            if (result.verdict === 'exists') {
+              this.reservation(call.id, call.nowMs).then((r) => resolve(r!), reject);
+              return;
+            }
+            const reservation: Reservation = { id: call.id, channel: call.channel, state: result.verdict, lines, createdAtMs: call.nowMs, expiresAtMs: result.verdict === 'held' ? call.expiresAtMs : 0 };
+            if (result.verdict === 'rejected') reservation.shortfalls = result.shortfalls;
+            resolve(reservation);
+          });
+        },
+        (error: unknown) => batch.forEach((b) => b.reject(error)),
+      );
+    }
   }
 
   async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import type { KeyBuilder } from './keys.js';
-import type { ApplyOutcome, LineRule, StockEvent } from './types.js';
+import type { ApplyOutcome, LineRule, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -15,7 +15,7 @@ export function loadScript(name: string): string {
   return source.replace(/^--!include (\S+)$/gm, (_, file: string) => readFileSync(join(luaDir, 'includes', file), 'utf8'));
 }
 
-const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'holdBasket', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
+const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'holdBaskets', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
 type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
@@ -37,6 +37,16 @@ export interface LineCall {
   location: string;
   qty: number;
   rule: LineRule;
+}
+
+export interface BasketCall {
+  id: string;
+  channel: string;
+  linesJson: string;
+  skus: string[];
+  lines: LineCall[][];
+  nowMs: number;
+  expiresAtMs: number;
 }
 
 export class Scripts {
@@ -98,24 +108,28 @@ export class Scripts {
     return args;
   }
 
-  /** Standalone only: the whole hold, header included, in one script. */
-  async holdBasket(
-    id: string,
-    channel: string,
-    linesJson: string,
-    skus: string[],
-    lines: LineCall[][],
-    nowMs: number,
-    expiresAtMs: number,
-    retentionMs: number,
-  ): Promise<{ verdict: 'exists' | 'held' | 'rejected'; shortfalls: { sku: string; location: string; requested: number; available: number }[] }> {
-    const keys = [this.keys.reservation(id), this.keys.due(id), ...this.skuKeys(skus)];
-    const reply = await this.call.holdBasket(keys.length, ...keys, id, channel, linesJson, nowMs, expiresAtMs, retentionMs, skus.length, ...skus, ...this.lineArgs(lines));
-    const shortfalls = [];
-    for (let i = 1; i < reply.length; i += 4) {
-      shortfalls.push({ sku: skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
+  /** Standalone only: several whole holds, headers included, in one script (group commit). */
+  async holdBaskets(baskets: BasketCall[], retentionMs: number): Promise<{ verdict: 'held' | 'rejected' | 'exists'; shortfalls: Shortfall[] }[]> {
+    const keys: string[] = [];
+    const args: (string | number)[] = [baskets.length, retentionMs];
+    for (const b of baskets) {
+      keys.push(this.keys.reservation(b.id), this.keys.due(b.id), ...this.skuKeys(b.skus));
+      const lineArgs = this.lineArgs(b.lines);
+      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length / 7, ...b.skus, ...lineArgs);
     }
-    return { verdict: String(reply[0]) as 'exists' | 'held' | 'rejected', shortfalls };
+    const reply = await this.call.holdBaskets(keys.length, ...keys, ...args);
+    const verdicts = ['held', 'rejected', 'exists'] as const;
+    let i = 0;
+    return baskets.map((b) => {
+      const verdict = verdicts[Number(reply[i]) - 1]!;
+      const count = Number(reply[i + 1]);
+      i += 2;
+      const shortfalls: Shortfall[] = [];
+      for (let s = 0; s < count; s++, i += 4) {
+        shortfalls.push({ sku: b.skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
+      }
+      return { verdict, shortfalls };
+    });
   }
 
   async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], locations: string[][], nowMs: number): Promise<{ done: number; missing: number }> {

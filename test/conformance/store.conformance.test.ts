@@ -181,6 +181,19 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect((await store.positions('a', T0 + 6))[0]!.onHand).toBe(12);
     });
 
+    it('a hold retried concurrently with the same id takes its units once', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('twice', 'l', 10)], T0);
+      const request = { reservationId: 'same', channel: 'web', lines: [{ sku: 'twice', location: 'l', qty: 4, rule }], holdTtlMs: 60_000, nowMs: T0 };
+      const results = await Promise.all(Array.from({ length: 8 }, () => store.hold(request).catch((e: unknown) => e)));
+      // Every answer is the one outcome (or "retry": a concurrent first attempt still in progress).
+      for (const r of results) {
+        if (r instanceof InventoryError) expect(r.message).toMatch(/retry/);
+        else expect(r).toMatchObject({ id: 'same', state: 'held' });
+      }
+      expect(await store.positions('twice', T0)).toEqual([{ sku: 'twice', location: 'l', onHand: 10, reserved: 4 }]);
+    });
+
     it('rejects bad input with a typed error that says what was wrong, and changes nothing', async () => {
       const store = open(factory);
       await store.applyEvents([snapshot('a', 'l', 10)], T0);

@@ -12,7 +12,7 @@
 --!include expire.lua
 --!include hold.lua
 
-local shortfalls = holdLinesFrom(1, 4, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local shortfalls = holdLinesFrom(1, #KEYS / 3, 4, (#ARGV - 3) / 7, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), true)
 if #shortfalls == 0 then return { 1 } end
 local out = { 0 }
 for _, v in ipairs(shortfalls) do out[#out + 1] = v end

@@ -1,23 +1,25 @@
 -- Holds lines on one or more SKU groups, all or none. Shared by holdLines (Cluster, per SKU) and
--- holdBasket (standalone, the whole basket with its header in one script).
+-- holdBaskets (standalone, whole baskets with their headers).
 --
--- keyBase: index in KEYS of the first group's positions key; groups follow, 3 keys each
--- (positions, lines, expiries).
--- ARGV from argBase: 7 per line: group index, location, qty, sellable (1|0), bufferUnits,
--- bufferPercent, minThreshold. Lines already held by this reservation count as held (retries).
+-- KEYS from keyBase: `groups` SKU groups, 3 keys each (positions, lines, expiries).
+-- ARGV from argBase: `lineCount` lines, 7 each: group index, location, qty, sellable (1|0),
+-- bufferUnits, bufferPercent, minThreshold.
+-- checkExisting: count lines already held by this reservation as held (retries take nothing
+-- twice); holdBaskets skips it because a missing header proves no line of that id exists.
 -- Returns a flat list of shortfalls, 4 per line that does not fit (group, location, requested,
 -- available); empty when every line was held. Nothing changes when the list is not empty.
 
-local function holdLinesFrom(keyBase, argBase, resId, nowMs, expiresAtMs)
-  for k = keyBase, #KEYS, 3 do
+local function holdLinesFrom(keyBase, groups, argBase, lineCount, resId, nowMs, expiresAtMs, checkExisting)
+  for g = 0, groups - 1 do
+    local k = keyBase + 3 * g
     expireDueLines(KEYS[k], KEYS[k + 1], KEYS[k + 2], nowMs)
   end
   local plan, shortfalls = {}, {}
-  for i = argBase, #ARGV, 7 do
+  for i = argBase, argBase + 7 * (lineCount - 1), 7 do
     local g, loc, qty = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
     local posKey, linesKey = KEYS[keyBase + 3 * g], KEYS[keyBase + 3 * g + 1]
     local field = resId .. '|' .. loc
-    if redis.call('HEXISTS', linesKey, field) == 0 then
+    if not checkExisting or redis.call('HEXISTS', linesKey, field) == 0 then
       local p = readPosition(posKey, loc)
       local atp = atpOf(p, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
       if qty > atp then
