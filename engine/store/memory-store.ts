@@ -4,7 +4,8 @@
 
 import { InventoryError, invariant } from './errors.js';
 import { snapshotTie } from './scripts.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import { atpUnderRule } from '../core/atp.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -44,12 +45,10 @@ interface StoredReservation {
 
 const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [] });
 
-/** ATP of one position under a line rule; mirrors atpOf in lua/includes/position.lua. */
-export function positionAtp(onHand: number, reserved: number, rule: { sellable: boolean; bufferUnits: number; bufferPercent: number; minThreshold: number }): number {
-  if (!rule.sellable) return 0;
-  const buffer = rule.bufferUnits + Math.ceil((rule.bufferPercent * Math.max(onHand, 0)) / 100);
-  const atp = Math.max(0, onHand - reserved - buffer);
-  return atp < rule.minThreshold ? 0 : atp;
+/** ATP of one position under a line rule: the core's rule (engine/core/atp.ts), as atpOf in Lua. */
+export function positionAtp(onHand: number, reserved: number, rule: LineRule): number {
+  const atp = atpUnderRule({ onHand, reserved }, rule);
+  return rule.capUnits === undefined ? atp : Math.min(atp, rule.capUnits);
 }
 
 export class MemoryStore implements InventoryStore {

@@ -102,7 +102,7 @@ export class Scripts {
     const args: (string | number)[] = [];
     lines.forEach((group, g) => {
       for (const line of group) {
-        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold);
+        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold, line.rule.capUnits ?? -1);
       }
     });
     return args;
@@ -115,7 +115,7 @@ export class Scripts {
     for (const b of baskets) {
       keys.push(this.keys.reservation(b.id), this.keys.due(b.id), ...this.skuKeys(b.skus));
       const lineArgs = this.lineArgs(b.lines);
-      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length / 7, ...b.skus, ...lineArgs);
+      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length / 8, ...b.skus, ...lineArgs);
     }
     const reply = await this.call.holdBaskets(keys.length, ...keys, ...args);
     const verdicts = ['held', 'rejected', 'exists'] as const;

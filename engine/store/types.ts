@@ -43,6 +43,8 @@ export interface LineRule {
   bufferPercent: number;
   /** Below this ATP the position shows 0. */
   minThreshold: number;
+  /** Most units the channel shows for one position; absent: no cap. */
+  capUnits?: number;
 }
 
 export interface HoldLine {

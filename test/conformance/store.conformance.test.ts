@@ -34,10 +34,10 @@ function open(factory: Factory): InventoryStore {
 const T0 = 1_790_000_000_000;
 const skus = ['sku-a', 'sku-b', 'sku-c'];
 const locations = ['dc-1', 'store-2', 'store-3'];
-/** dc-1: no buffer. store-2: 1 unit + 10 % buffer, threshold 2. store-3: paused. */
+/** dc-1: no buffer, capped at 25. store-2: 1 unit + 12.5 % buffer, threshold 2. store-3: paused. */
 const rules: Record<string, LineRule> = {
-  'dc-1': { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 },
-  'store-2': { sellable: true, bufferUnits: 1, bufferPercent: 10, minThreshold: 2 },
+  'dc-1': { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0, capUnits: 25 },
+  'store-2': { sellable: true, bufferUnits: 1, bufferPercent: 12.5, minThreshold: 2 },
   'store-3': { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 },
 };
 const reservationIds = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
@@ -131,7 +131,7 @@ describe.each(stores)('%s store', (_name, available, factory) => {
   describe.skipIf(!available)('conformance', () => {
     it('agrees with the reference model on random histories of events, holds, transitions and expiries', async () => {
       let steps = 0;
-      const runs = 60;
+      const runs = 100;
       await fc.assert(
         fc.asyncProperty(fc.array(opArb, { minLength: 30, maxLength: 60 }), async (ops) => {
           const store = open(factory);

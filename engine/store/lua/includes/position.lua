@@ -73,16 +73,20 @@ local function applyAdjustment(adjKey, p, eventId, qty, asOf)
   return 1
 end
 
--- ATP of one position under a line rule: 0 if not sellable, else max(0, onHand - reserved - buffer),
--- shown as 0 below the threshold. Buffer = units + ceil(percent * max(onHand, 0) / 100).
-local function atpOf(p, sellable, bufUnits, bufPct, threshold)
+-- ATP of one position under a line rule (engine/core/atp.ts is the specification): 0 if not
+-- sellable, else max(0, onHand - reserved - buffer), shown as 0 below the threshold, then at most
+-- the cap (-1: none). Buffer = units + ceil(percent * max(onHand, 0) / 100), the percent taken in
+-- basis points so that the product is an exact integer and the rounding matches the core's.
+local function atpOf(p, sellable, bufUnits, bufPct, threshold, cap)
   if sellable ~= 1 then return 0 end
   local onHand = p.snap + p.adj
   local positive = onHand
   if positive < 0 then positive = 0 end
-  local buffer = bufUnits + math.ceil(bufPct * positive / 100)
+  local basisPoints = math.floor(bufPct * 100 + 0.5)
+  local buffer = bufUnits + math.ceil(basisPoints * positive / 10000)
   local atp = onHand - p.res - buffer
   if atp < 0 then atp = 0 end
   if atp < threshold then return 0 end
+  if cap >= 0 and atp > cap then return cap end
   return atp
 end
