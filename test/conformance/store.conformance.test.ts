@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Inventory } from '../../engine/inventory.js';
 import { InventoryError } from '../../engine/store/errors.js';
 import { MemoryStore } from '../../engine/store/memory-store.js';
 import { RedisStore } from '../../engine/store/redis-store.js';
@@ -282,6 +283,51 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect((await store.reservation('ttl', T0 + 2_000))).toMatchObject({ state: 'released', expired: true });
       const late = await store.transition('ttl', 'confirm', T0 + 2_001).catch((e: unknown) => e);
       expect((late as InventoryError).code).toBe('invalid_transition');
+    });
+  });
+});
+
+describe.each(stores)('inventory over the %s store', (_name, available, factory) => {
+  const at = (id: string, type: 'dc' | 'store', status: 'active' | 'paused' = 'active') => ({
+    id, type, lat: 48.8, lon: 2.3, capabilities: { ship: true, pickup: type === 'store', shipFromStore: false }, processingMinutes: 60, cutoffLocal: '16:00', status,
+  });
+  const network = {
+    locations: [at('dc-1', 'dc'), at('store-1', 'store'), at('store-2', 'store', 'paused')],
+    channels: [
+      { id: 'web', locations: ['dc-1', 'store-1', 'store-2'], bufferByLocationType: { store: { units: 1, percent: 10 } }, minThreshold: 2 },
+      { id: 'app', locations: ['dc-1'], bufferByLocationType: {}, minThreshold: 0, atpCap: 5 },
+    ],
+  };
+
+  describe.skipIf(!available)('channel rules', () => {
+    it('turns positions into channel ATP: buffers, threshold, paused locations, cap', async () => {
+      const inventory = new Inventory(open(factory), network);
+      await inventory.store.applyEvents([snapshot('k', 'dc-1', 10), snapshot('k', 'store-1', 20), snapshot('k', 'store-2', 50)], T0);
+      // web: dc 10 + store-1 (20 - 1 - 2) 17 + paused store-2 0; app: dc only, capped at 5.
+      expect(await inventory.channelAtp('k', 'web', T0)).toBe(27);
+      expect(await inventory.channelAtp('k', 'app', T0)).toBe(5);
+      const positions = await inventory.positionsWithAtp('k', T0);
+      expect(positions.map((p) => [p.location, p.atp])).toEqual([
+        ['dc-1', { web: 10, app: 5 }],
+        ['store-1', { web: 17, app: 0 }],
+        ['store-2', { web: 0, app: 0 }],
+      ]);
+      const paused = await inventory.hold({ reservationId: 'p', channel: 'web', lines: [{ sku: 'k', location: 'store-2', qty: 1 }], holdTtlMs: 60_000, nowMs: T0 });
+      expect(paused.state).toBe('rejected');
+      const capped = await inventory.hold({ reservationId: 'c', channel: 'app', lines: [{ sku: 'k', location: 'dc-1', qty: 6 }], holdTtlMs: 60_000, nowMs: T0 });
+      expect(capped.shortfalls).toEqual([{ sku: 'k', location: 'dc-1', requested: 6, available: 5 }]);
+    });
+
+    it('refuses an unknown channel or location with a clear error, and changes nothing', async () => {
+      const inventory = new Inventory(open(factory), network);
+      await inventory.store.applyEvents([snapshot('k', 'dc-1', 10)], T0);
+      const hold = (channel: string, location: string) => inventory.hold({ reservationId: 'x', channel, lines: [{ sku: 'k', location, qty: 1 }], holdTtlMs: 60_000, nowMs: T0 }).catch((e: unknown) => e);
+      const channel = (await hold('kiosk', 'dc-1')) as InventoryError;
+      expect([channel.code, channel.message]).toEqual(['unknown_channel', 'channel "kiosk" is not configured: known channels are web, app']);
+      const location = (await hold('web', 'dc-9')) as InventoryError;
+      expect([location.code, location.message]).toEqual(['unknown_location', 'line 0: location "dc-9" is not in the network configuration']);
+      expect(await inventory.store.positions('k', T0)).toEqual([{ sku: 'k', location: 'dc-1', onHand: 10, reserved: 0 }]);
+      expect(await inventory.store.reservation('x', T0)).toBeUndefined();
     });
   });
 });
