@@ -1,0 +1,95 @@
+// Available-to-Promise: how physical stock becomes sellable stock in a channel (DESIGN.md).
+//
+// ATP(position, location, channel) = 0 if the location is paused or not in the channel, else
+//   atp = max(0, onHand − reserved − buffer), buffer = units + ceil(percent × max(onHand, 0) / 100)
+//   (the buffer of the location's type in the channel), then 0 if atp < channel.minThreshold,
+//   then at most channel.atpCap.
+// Channel ATP for a SKU = min(atpCap, sum of the positions' ATP over the channel's locations).
+//
+// Rounding: the percent part rounds up, so a buffer never protects less than asked (10% of 33 is
+// 4 units, not 3). The percent is taken to 0.01% (basis points) and the product computed in
+// integers, so the result is exact: no float residue such as 3.0000000000000004 rounding up to 4.
+// A negative on-hand (deltas beyond the last count) has no percent buffer and ATP 0.
+
+import { invariant } from './errors.js';
+import type { BufferRule, Channel, Location } from './types.js';
+
+export interface PositionView {
+  onHand: number;
+  reserved: number;
+}
+
+/** The rule a store needs to check ATP next to its data; structurally engine/store's LineRule. */
+export interface LineRule {
+  sellable: boolean;
+  bufferUnits: number;
+  bufferPercent: number;
+  minThreshold: number;
+}
+
+const basisPointsPerPercent = 100;
+const basisPointsWhole = 10_000;
+
+export function bufferUnits(rule: BufferRule | undefined, onHand: number): number {
+  if (!rule) return 0;
+  invariant(Number.isInteger(rule.units) && rule.units >= 0 && rule.percent >= 0 && rule.percent <= 100, `buffer rule ${JSON.stringify(rule)}: expected units >= 0 and 0 <= percent <= 100`);
+  const basisPoints = Math.round(rule.percent * basisPointsPerPercent);
+  // basisPoints × onHand ≤ 1e4 × 1e9 stays an exact integer; a non-multiple of 1e4 is at least
+  // 1e-4 away from an integer after the division, far more than the division's rounding error.
+  return rule.units + Math.ceil((basisPoints * Math.max(onHand, 0)) / basisPointsWhole);
+}
+
+// Channel location lists are read on every ATP: index each channel object once. The set also
+// makes a location listed twice count once in channel ATP. Channels are treated as immutable
+// values: a configuration reload builds new objects, which get a new index.
+const channelLocationSets = new WeakMap<Channel, ReadonlySet<string>>();
+
+function locationSet(channel: Channel): ReadonlySet<string> {
+  let set = channelLocationSets.get(channel);
+  if (!set) {
+    set = new Set(channel.locations);
+    channelLocationSets.set(channel, set);
+  }
+  return set;
+}
+
+export function channelHasLocation(channel: Channel, locationId: string): boolean {
+  return locationSet(channel).has(locationId);
+}
+
+/** Whether a location offers anything in a channel at all. An unknown location offers nothing. */
+export function isSellable(location: Location | undefined, channel: Channel): boolean {
+  return location !== undefined && location.status === 'active' && channelHasLocation(channel, location.id);
+}
+
+/** Resolves the channel's rule for one location, for stores that check ATP in a script. */
+export function lineRule(location: Location | undefined, channel: Channel): LineRule {
+  const buffer = location ? channel.bufferByLocationType[location.type] : undefined;
+  return { sellable: isSellable(location, channel), bufferUnits: buffer?.units ?? 0, bufferPercent: buffer?.percent ?? 0, minThreshold: channel.minThreshold };
+}
+
+/** ATP under an already resolved rule (the cap, if any, applied by the caller or by positionAtp). */
+export function atpUnderRule(position: PositionView, rule: LineRule): number {
+  invariant(position.reserved >= 0, `reserved ${position.reserved} is negative`);
+  if (!rule.sellable) return 0;
+  const buffer = bufferUnits({ units: rule.bufferUnits, percent: rule.bufferPercent }, position.onHand);
+  const atp = Math.max(0, position.onHand - position.reserved - buffer);
+  return atp < rule.minThreshold ? 0 : atp;
+}
+
+/** ATP of one position in a channel; `position` undefined means no stock was ever reported. */
+export function positionAtp(position: PositionView | undefined, location: Location | undefined, channel: Channel): number {
+  if (!position) return 0;
+  const atp = atpUnderRule(position, lineRule(location, channel));
+  return channel.atpCap === undefined ? atp : Math.min(atp, channel.atpCap);
+}
+
+/**
+ * Channel ATP of one SKU: the sum over the channel's locations, capped.
+ * `positionAt(locationId)` gives the SKU's position there (undefined if none).
+ */
+export function channelAtp(channel: Channel, locationOf: (locationId: string) => Location | undefined, positionAt: (locationId: string) => PositionView | undefined): number {
+  let total = 0;
+  for (const locationId of locationSet(channel)) total += positionAtp(positionAt(locationId), locationOf(locationId), channel);
+  return channel.atpCap === undefined ? total : Math.min(total, channel.atpCap);
+}
