@@ -3,7 +3,7 @@
 // run to completion synchronously, so each is atomic like a Redis script.
 
 import { InventoryError, invariant } from './errors.js';
-import { snapshotTie } from './scripts.js';
+import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
 import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';

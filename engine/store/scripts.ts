@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
+import { snapshotTie } from '../core/snapshot-order.js';
 import type { KeyBuilder } from './keys.js';
 import type { ApplyOutcome, LineRule, Shortfall, StockEvent } from './types.js';
 
@@ -20,16 +21,6 @@ type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
 type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
-
-/** 32-bit FNV-1a of the eventId: orders snapshots with equal asOf the same way in every store. */
-export function snapshotTie(eventId: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < eventId.length; i++) {
-    hash ^= eventId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
 
 const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
 

@@ -5,19 +5,10 @@
 // per-line `LineRule` (buffer, threshold, paused) so that the ATP check of a hold runs atomically
 // next to the data it reads.
 
-export type StockEventType = 'snapshot' | 'delta';
+import type { ReservationLine, ReservationState, Shortfall, StockEvent } from '../core/types.js';
+import type { LineRule as CoreLineRule } from '../core/atp.js';
 
-/** A validated stock event (wire format in DESIGN.md). */
-export interface StockEvent {
-  type: StockEventType;
-  eventId: string;
-  sku: string;
-  location: string;
-  qty: number;
-  /** Source time, ms since epoch. */
-  asOf: number;
-  source?: string;
-}
+export type { ReservationLine, ReservationState, Shortfall, StockEvent };
 
 /** What applying one event did. `stale`: older than the current snapshot; `duplicate`: eventId seen. */
 export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
@@ -35,14 +26,8 @@ export interface ApplyResult {
   position: PositionState;
 }
 
-/** The channel rule for one (location, channel), resolved by the caller from the network config. */
-export interface LineRule {
-  /** Paused locations, or locations outside the channel, offer nothing. */
-  sellable: boolean;
-  bufferUnits: number;
-  bufferPercent: number;
-  /** Below this ATP the position shows 0. */
-  minThreshold: number;
+/** The channel rule for one (location, channel), resolved by the caller (engine/core/atp.ts lineRule). */
+export interface LineRule extends CoreLineRule {
   /** Most units the channel shows for one position; absent: no cap. */
   capUnits?: number;
 }
@@ -60,21 +45,6 @@ export interface HoldRequest {
   lines: HoldLine[];
   holdTtlMs: number;
   nowMs: number;
-}
-
-export type ReservationState = 'held' | 'confirmed' | 'fulfilled' | 'released' | 'rejected';
-
-export interface ReservationLine {
-  sku: string;
-  location: string;
-  qty: number;
-}
-
-export interface Shortfall {
-  sku: string;
-  location: string;
-  requested: number;
-  available: number;
 }
 
 export interface Reservation {

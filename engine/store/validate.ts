@@ -3,13 +3,11 @@
 import { InventoryError } from './errors.js';
 import type { HoldRequest, ReservationLine, StockEvent } from './types.js';
 
-/** A basket larger than this is refused: bounds the script's work and the time keys are held. */
-export const basketLinesMax = 100;
-/** Hold TTL bounds: a cart hold shorter than 1 s is a bug, longer than a day is an order. */
-export const holdTtlMsMin = 1_000;
-export const holdTtlMsMax = 86_400_000;
-/** A position's quantity must stay far inside Lua's exact integer range. */
-export const qtyMax = 1_000_000_000;
+// The bounds are the core's (engine/core/validate.ts): basket size bounds a script's work, TTLs
+// between 1 s and a day, quantities far inside Lua's exact integer range.
+import { basketLinesMax, holdTtlMsMax, holdTtlMsMin, qtyMax } from '../core/validate.js';
+
+export { basketLinesMax };
 
 // '|' separates reservation id and location inside Redis fields: ids never contain it.
 const idPattern = /^[A-Za-z0-9._:\-/]{1,128}$/;

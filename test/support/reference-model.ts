@@ -2,7 +2,7 @@
 // apart from the stores: it keeps every event it has seen and recomputes on-hand from scratch on
 // every read. Stores must agree with it after every step of a random history.
 
-import { snapshotTie } from '../../engine/store/scripts.js';
+import { snapshotTie } from '../../engine/core/snapshot-order.js';
 import { positionAtp } from '../../engine/store/memory-store.js';
 import type { LineRule, ReservationLine, ReservationState, StockEvent } from '../../engine/store/types.js';
 
