@@ -5,7 +5,7 @@
 import { InventoryError, invariant } from './errors.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, PositionState, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -32,16 +32,8 @@ interface Line {
   expiresAtMs: number;
 }
 
-interface StoredReservation {
-  id: string;
-  channel: string;
-  state: ReservationState;
-  lines: ReservationLine[];
-  createdAtMs: number;
-  expiresAtMs: number;
-  shortfalls?: Shortfall[];
-  expired?: boolean;
-}
+/** The stored record is the reservation itself; callers get copies (see view). */
+type StoredReservation = Reservation;
 
 const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [] });
 
