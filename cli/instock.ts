@@ -12,7 +12,7 @@ const usage = `usage: instock <command> [options]
 commands:
   start                                 run Instock (gateway; embedded default unless Kafka/Redis/ClickHouse are configured)
   gateway                               run the HTTP/WebSocket gateway alone
-  engine                                run the stream engine alone (not built yet)
+  engine                                run the stream engine alone (needs KAFKA_BROKERS; Redis, or in-memory store)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
   bench store [--quick]                 benchmarks; table on stdout, JSON under benchmarks/results/
   config                                print every setting with its env var, default and current value
@@ -38,9 +38,7 @@ async function main(argv: string[]): Promise<number> {
     case 'bench':
       return bench(config, rest);
     case 'engine':
-      // Not built yet: the stream engine (Kafka consumer, worker pools, priority lanes) is its own issue.
-      process.stderr.write('instock engine: the stream engine is not built yet in this version\n');
-      return 1;
+      return engine(config);
     default:
       process.stderr.write(`instock: unknown command "${command}"\n${usage}\n`);
       return 2;
@@ -85,6 +83,33 @@ function printConfig(config: Config): number {
     process.stdout.write(`${setting.env.padEnd(30)} ${JSON.stringify(value).padEnd(40)} default ${JSON.stringify(setting.fallback)}\n`);
   }
   process.stdout.write(`backends: ${JSON.stringify(backends(config))}\n`);
+  return 0;
+}
+
+async function engine(config: Config): Promise<number> {
+  if (config.kafkaBrokers.length === 0) {
+    process.stderr.write('instock engine: KAFKA_BROKERS is empty: the engine consumes Kafka (set it, e.g. KAFKA_BROKERS=127.0.0.1:19092)\n');
+    return 2;
+  }
+  const { kafkaClient } = await import('../connectors/kafka.js');
+  const { StreamEngine } = await import('../engine/stream/engine.js');
+  const { openStore } = await import('../engine/store/open.js');
+  const store = openStore(config);
+  const running = new StreamEngine({
+    kafka: kafkaClient(config.kafkaBrokers, 'instock-engine'),
+    topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq },
+    groupId: config.kafkaGroupId,
+    store,
+    log: (message) => process.stdout.write(`${message}\n`),
+  });
+  await running.start();
+  process.stdout.write(`instock engine consuming ${config.kafkaTopicStock} as group ${config.kafkaGroupId} into the ${store.kind} store\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await running.stop();
+  await store.close();
   return 0;
 }
 

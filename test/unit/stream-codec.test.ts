@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { decodeStockEvent, encodeStockEvent, eventBytesMax } from '../../engine/stream/codec.js';
+
+const event = { type: 'delta' as const, eventId: 'e-1', sku: 'SKU-1', location: 'store-001', qty: -2, asOf: 1_790_000_000_000 };
+
+describe('stock event codec', () => {
+  it('decodes msgpack (the default) and JSON to the same event', () => {
+    expect(decodeStockEvent(encodeStockEvent(event))).toEqual({ ok: true, event });
+    expect(decodeStockEvent(Buffer.from(JSON.stringify(event)))).toEqual({ ok: true, event });
+    expect(decodeStockEvent(Buffer.from(`  ${JSON.stringify(event)}\n`))).toEqual({ ok: true, event });
+  });
+
+  it.each([
+    ['an empty value', Buffer.alloc(0), 'not_decodable', /no value/],
+    ['truncated JSON', Buffer.from('{"type":"delta",'), 'not_decodable', /not valid JSON/],
+    ['garbage bytes', Buffer.from([0xc1, 0xff, 0x00]), 'not_decodable', /not valid msgpack/],
+    ['a huge value', Buffer.alloc(eventBytesMax + 1, 0x7b), 'too_large', /bytes: a stock event is at most/],
+    ['a missing field', Buffer.from(JSON.stringify({ ...event, sku: undefined })), 'missing_field', /"sku" is missing/],
+    ['a wrong type', Buffer.from(JSON.stringify({ ...event, qty: '2' })), 'wrong_type', /"qty"/],
+    ['a negative snapshot', encodeStockEvent({ ...event, type: 'snapshot', qty: -1 }), 'negative_snapshot', /./],
+    ['a zero delta', encodeStockEvent({ ...event, qty: 0 }), 'zero_delta', /./],
+  ])('rejects %s with a reason and a detail', (_what, bytes, reason, detail) => {
+    const decoded = decodeStockEvent(bytes);
+    expect(decoded.ok).toBe(false);
+    if (decoded.ok) return;
+    expect(decoded.reason).toBe(reason);
+    expect(decoded.detail).toMatch(detail);
+  });
+
+  it('rejects an event for a location the network does not know', () => {
+    const decoded = decodeStockEvent(encodeStockEvent(event), { locationExists: (id) => id === 'dc-1' });
+    expect(decoded).toMatchObject({ ok: false, reason: 'unknown_location' });
+  });
+});
