@@ -99,6 +99,7 @@ async function engine(config: Config): Promise<number> {
     kafka: kafkaClient(config.kafkaBrokers, 'instock-engine'),
     topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq },
     groupId: config.kafkaGroupId,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     store,
     log: (message) => process.stdout.write(`${message}\n`),
   });

@@ -90,6 +90,7 @@ const settings = {
   kafkaTopicDlq: { env: 'KAFKA_TOPIC_DLQ', fallback: 'inventory.dlq', doc: 'Dead-letter topic for rejected events (reason + original bytes).', parse: text },
   kafkaPartitions: { env: 'KAFKA_PARTITIONS', fallback: '6', doc: 'Partition count used when Instock creates its topics.', parse: integer(1, 1024) },
   kafkaReplication: { env: 'KAFKA_REPLICATION', fallback: '1', doc: 'Replication factor used when Instock creates its topics (3 with the 3-broker local cluster).', parse: integer(1, 16) },
+  kafkaSessionTimeoutMs: { env: 'KAFKA_SESSION_TIMEOUT_MS', fallback: '10000', doc: 'Consumer group session timeout: how soon the partitions of a dead engine move to a live one.', parse: integer(6000, 300000) },
   kafkaGroupId: { env: 'KAFKA_GROUP_ID', fallback: 'instock-engine', doc: 'Consumer group of the engine processes.', parse: text },
 
   redisUrl: { env: 'REDIS_URL', fallback: '', doc: 'Standalone Redis, e.g. redis://127.0.0.1:16379. Empty (and no cluster): the in-memory store.', parse: url(['redis:', 'rediss:']) },

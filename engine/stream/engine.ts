@@ -29,6 +29,8 @@ export interface EngineOptions {
   kafka: KafkaClient;
   topics: EngineTopics;
   groupId: string;
+  /** How soon a dead engine's partitions move to a live one (librdkafka session.timeout.ms). */
+  sessionTimeoutMs?: number;
   store: InventoryStore;
   /** When given, events for unknown locations go to the DLQ. */
   locationExists?: (id: string) => boolean;
@@ -55,7 +57,7 @@ export class StreamEngine {
     this.producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true }, 'linger.ms': 5 } as never);
     await this.producer.connect();
     this.consumer = kafka.consumer({
-      kafkaJS: { groupId, fromBeginning: true, autoCommit: false },
+      kafkaJS: { groupId, fromBeginning: true, autoCommit: false, sessionTimeout: this.options.sessionTimeoutMs ?? 10_000 },
       'js.consumer.max.batch.size': fetchBatchMax,
     } as never);
     await this.consumer.connect();

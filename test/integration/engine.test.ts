@@ -2,7 +2,10 @@
 // snapshots and out-of-order deltas ends in exactly the on-hand the reference model computes, and
 // malformed events land in the DLQ with their reason while the events around them are applied.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { projectPath } from '../../config/paths.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTopics, kafkaClient } from '../../connectors/kafka.js';
 import type { StockEvent } from '../../engine/core/types.js';
@@ -120,4 +123,78 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
     expect(dead.map((d) => d.reason).sort()).toEqual(malformed.map((m) => m.reason).sort());
     expect(new Set(dead.map((d) => d.value))).toEqual(new Set(malformed.map((m) => m.value.toString('hex'))));
   }, 180_000);
+});
+
+describe.skipIf(!kafkaUp || !redisUp)('stream engine killed with SIGKILL and restarted', () => {
+  it('ends in the exact on-hand after five SIGKILLs at random moments, and stops cleanly on SIGTERM', async () => {
+    const run = randomUUID().slice(0, 8);
+    const topics = { stock: `it.kill.stock.${run}`, changes: `it.kill.changes.${run}`, dlq: `it.kill.dlq.${run}` };
+    const kafka = kafkaClient(kafkaBrokers, 'instock-kill-test');
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions: 3, replication: 1 })));
+    const { events, wire } = generate(Number(process.env.ENGINE_TEST_EVENTS ?? 200_000), 11);
+    const producer = kafka.producer({ 'linger.ms': 5 } as never);
+    await producer.connect();
+    for (let i = 0; i < wire.length; i += 5_000) await producer.send({ topic: topics.stock, messages: wire.slice(i, i + 5_000) });
+    await producer.disconnect();
+
+    // A Redis database of its own: the engine process uses the default key prefix.
+    const db = 9;
+    const url = `${redisUrl}/${db}`;
+    const redis = new Redis(url);
+    cleanups.push(async () => redis.disconnect());
+    await redis.flushdb();
+    const groupId = `kill-${run}`;
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: kafkaBrokers.join(','),
+      KAFKA_TOPIC_STOCK: topics.stock,
+      KAFKA_TOPIC_CHANGES: topics.changes,
+      KAFKA_TOPIC_DLQ: topics.dlq,
+      KAFKA_GROUP_ID: groupId,
+      KAFKA_SESSION_TIMEOUT_MS: '6000',
+      REDIS_URL: url,
+      REDIS_CLUSTER_NODES: '',
+    };
+    const startEngine = (): ChildProcess => spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const ends = await admin.fetchTopicOffsets(topics.stock);
+    const total = ends.reduce((n, e) => n + Number(e.high), 0);
+    const committedTotal = async () => {
+      const committed = (await admin.fetchOffsets({ groupId, topics: [topics.stock] }))[0]?.partitions ?? [];
+      return committed.reduce((n, c) => n + Math.max(0, Number(c.offset)), 0);
+    };
+    const next = random(3);
+    let kills = 0;
+    for (; kills < 5; kills++) {
+      const child = startEngine();
+      // Kill once the engine has committed progress since it started, at a random moment after.
+      const before = await committedTotal();
+      const deadline = Date.now() + 60_000;
+      while ((await committedTotal()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, Math.floor(next() * 100)));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // Every kill landed mid-stream: work was still left for the last engine.
+    expect(await committedTotal()).toBeLessThan(total);
+    const last = startEngine();
+    const deadline = Date.now() + 120_000;
+    while ((await committedTotal()) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await committedTotal()).toBe(total);
+    last.kill('SIGTERM');
+    const code = await new Promise((r) => last.once('exit', r));
+    expect(code).toBe(0);
+    expect(kills).toBe(5);
+
+    const model = new ReferenceModel();
+    events.forEach((e) => model.apply(e));
+    const store = RedisStore.connect({ url });
+    cleanups.push(() => store.close());
+    for (const sku of [...new Set(events.map((e) => e.sku))]) {
+      const got = (await store.positions(sku, Date.now())).map((p) => [p.location, p.onHand]);
+      expect(got, sku).toEqual(model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]));
+    }
+  }, 300_000);
 });
