@@ -125,76 +125,112 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
   }, 180_000);
 });
 
-describe.skipIf(!kafkaUp || !redisUp)('stream engine killed with SIGKILL and restarted', () => {
-  it('ends in the exact on-hand after five SIGKILLs at random moments, and stops cleanly on SIGTERM', async () => {
-    const run = randomUUID().slice(0, 8);
-    const topics = { stock: `it.kill.stock.${run}`, changes: `it.kill.changes.${run}`, dlq: `it.kill.dlq.${run}` };
-    const kafka = kafkaClient(kafkaBrokers, 'instock-kill-test');
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions: 3, replication: 1 })));
-    const { events, wire } = generate(Number(process.env.ENGINE_TEST_EVENTS ?? 200_000), 11);
-    const producer = kafka.producer({ 'linger.ms': 5 } as never);
-    await producer.connect();
-    for (let i = 0; i < wire.length; i += 5_000) await producer.send({ topic: topics.stock, messages: wire.slice(i, i + 5_000) });
-    await producer.disconnect();
 
-    // A Redis database of its own: the engine process uses the default key prefix.
-    const db = 9;
-    const url = `${redisUrl}/${db}`;
-    const redis = new Redis(url);
-    cleanups.push(async () => redis.disconnect());
-    await redis.flushdb();
-    const groupId = `kill-${run}`;
-    const env = {
-      ...process.env,
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      KAFKA_TOPIC_STOCK: topics.stock,
-      KAFKA_TOPIC_CHANGES: topics.changes,
-      KAFKA_TOPIC_DLQ: topics.dlq,
-      KAFKA_GROUP_ID: groupId,
-      KAFKA_SESSION_TIMEOUT_MS: '6000',
-      REDIS_URL: url,
-      REDIS_CLUSTER_NODES: '',
-    };
-    const startEngine = (): ChildProcess => spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    const ends = await admin.fetchTopicOffsets(topics.stock);
-    const total = ends.reduce((n, e) => n + Number(e.high), 0);
-    const committedTotal = async () => {
+/** A stream on fresh topics, a Redis database of its own and `instock engine` processes on it. */
+async function processHarness(seed: number, db: number) {
+  const run = randomUUID().slice(0, 8);
+  const topics = { stock: `it.proc.stock.${run}`, changes: `it.proc.changes.${run}`, dlq: `it.proc.dlq.${run}` };
+  const kafka = kafkaClient(kafkaBrokers, 'instock-process-test');
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions: 3, replication: 1 })));
+  const { events, wire } = generate(Number(process.env.ENGINE_TEST_EVENTS ?? 200_000), seed);
+  const producer = kafka.producer({ 'linger.ms': 5 } as never);
+  await producer.connect();
+  for (let i = 0; i < wire.length; i += 5_000) await producer.send({ topic: topics.stock, messages: wire.slice(i, i + 5_000) });
+  await producer.disconnect();
+
+  // The engine processes use the default key prefix: give them a database of their own.
+  const url = `${redisUrl}/${db}`;
+  const redis = new Redis(url);
+  cleanups.push(async () => redis.disconnect());
+  await redis.flushdb();
+  const groupId = `proc-${run}`;
+  const env = {
+    ...process.env,
+    KAFKA_BROKERS: kafkaBrokers.join(','),
+    KAFKA_TOPIC_STOCK: topics.stock,
+    KAFKA_TOPIC_CHANGES: topics.changes,
+    KAFKA_TOPIC_DLQ: topics.dlq,
+    KAFKA_GROUP_ID: groupId,
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    REDIS_URL: url,
+    REDIS_CLUSTER_NODES: '',
+  };
+  const children: ChildProcess[] = [];
+  cleanups.push(async () => children.forEach((c) => c.kill('SIGKILL')));
+  const ends = await admin.fetchTopicOffsets(topics.stock);
+  const total = ends.reduce((n, e) => n + Number(e.high), 0);
+  return {
+    total,
+    startEngine(): ChildProcess {
+      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      children.push(child);
+      return child;
+    },
+    async committedTotal(): Promise<number> {
       const committed = (await admin.fetchOffsets({ groupId, topics: [topics.stock] }))[0]?.partitions ?? [];
       return committed.reduce((n, c) => n + Math.max(0, Number(c.offset)), 0);
-    };
+    },
+    async waitForProgress(timeoutMs: number): Promise<void> {
+      const before = await this.committedTotal();
+      const deadline = Date.now() + timeoutMs;
+      while ((await this.committedTotal()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    },
+    async waitForEnd(timeoutMs: number): Promise<number> {
+      const deadline = Date.now() + timeoutMs;
+      while ((await this.committedTotal()) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      return this.committedTotal();
+    },
+    async expectExact(): Promise<void> {
+      const model = new ReferenceModel();
+      events.forEach((e) => model.apply(e));
+      const store = RedisStore.connect({ url });
+      cleanups.push(() => store.close());
+      for (const sku of [...new Set(events.map((e) => e.sku))]) {
+        const got = (await store.positions(sku, Date.now())).map((p) => [p.location, p.onHand]);
+        expect(got, sku).toEqual(model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]));
+      }
+    },
+  };
+}
+
+const exited = (child: ChildProcess) => new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
+
+describe.skipIf(!kafkaUp || !redisUp)('stream engine processes', () => {
+  it('ends in the exact on-hand after five SIGKILLs at random moments, and stops cleanly on SIGTERM', async () => {
+    const h = await processHarness(11, 9);
     const next = random(3);
-    let kills = 0;
-    for (; kills < 5; kills++) {
-      const child = startEngine();
+    for (let kill = 0; kill < 5; kill++) {
+      const child = h.startEngine();
       // Kill once the engine has committed progress since it started, at a random moment after.
-      const before = await committedTotal();
-      const deadline = Date.now() + 60_000;
-      while ((await committedTotal()) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await h.waitForProgress(60_000);
       await new Promise((r) => setTimeout(r, Math.floor(next() * 100)));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await exited(child);
     }
     // Every kill landed mid-stream: work was still left for the last engine.
-    expect(await committedTotal()).toBeLessThan(total);
-    const last = startEngine();
-    const deadline = Date.now() + 120_000;
-    while ((await committedTotal()) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(await committedTotal()).toBe(total);
+    expect(await h.committedTotal()).toBeLessThan(h.total);
+    const last = h.startEngine();
+    expect(await h.waitForEnd(120_000)).toBe(h.total);
     last.kill('SIGTERM');
-    const code = await new Promise((r) => last.once('exit', r));
-    expect(code).toBe(0);
-    expect(kills).toBe(5);
+    expect(await exited(last)).toBe(0);
+    await h.expectExact();
+  }, 300_000);
 
-    const model = new ReferenceModel();
-    events.forEach((e) => model.apply(e));
-    const store = RedisStore.connect({ url });
-    cleanups.push(() => store.close());
-    for (const sku of [...new Set(events.map((e) => e.sku))]) {
-      const got = (await store.positions(sku, Date.now())).map((p) => [p.location, p.onHand]);
-      expect(got, sku).toEqual(model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]));
-    }
+  it('two engines share the group; when one is SIGKILLed the other takes its partitions and the result is exact', async () => {
+    const h = await processHarness(13, 10);
+    const survivor = h.startEngine();
+    const victim = h.startEngine();
+    await h.waitForProgress(60_000);
+    await h.waitForProgress(60_000);
+    victim.kill('SIGKILL');
+    await exited(victim);
+    expect(await h.committedTotal()).toBeLessThan(h.total);
+    expect(await h.waitForEnd(120_000)).toBe(h.total);
+    survivor.kill('SIGTERM');
+    expect(await exited(survivor)).toBe(0);
+    await h.expectExact();
   }, 300_000);
 });
