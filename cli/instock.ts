@@ -103,7 +103,10 @@ async function engine(config: Config): Promise<number> {
     store,
     log: (message) => process.stdout.write(`${message}\n`),
   });
+  const { startMetricsServer } = await import('../engine/stream/metrics.js');
+  const metricsServer = await startMetricsServer(running.metrics, config.gatewayHost, config.engineMetricsPort);
   await running.start();
+  process.stdout.write(`instock engine metrics on http://${config.gatewayHost}:${config.engineMetricsPort}/metrics\n`);
   process.stdout.write(`instock engine consuming ${config.kafkaTopicStock} as group ${config.kafkaGroupId} into the ${store.kind} store\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -111,6 +114,7 @@ async function engine(config: Config): Promise<number> {
   });
   await running.stop();
   await store.close();
+  metricsServer.close();
   return 0;
 }
 

@@ -99,7 +99,7 @@ const settings = {
   clickhouseUrl: { env: 'CLICKHOUSE_URL', fallback: '', doc: 'ClickHouse server HTTP URL, e.g. http://127.0.0.1:8123. Empty: chDB in-process under INSTOCK_DATA_DIR.', parse: url(['http:', 'https:']) },
   clickhouseDatabase: { env: 'CLICKHOUSE_DATABASE', fallback: 'instock', doc: 'ClickHouse database holding the history tables.', parse: text },
 
-  gatewayHost: { env: 'GATEWAY_HOST', fallback: '127.0.0.1', doc: 'Address the gateway listens on.', parse: text },
+  gatewayHost: { env: 'GATEWAY_HOST', fallback: '127.0.0.1', doc: 'Address the gateway and the engine\'s /metrics listen on.', parse: text },
   gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too).', parse: port },
   engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process.', parse: port },
 

@@ -10,6 +10,7 @@ import { Packr } from 'msgpackr';
 import type { Consumer, KafkaClient, Producer } from '../../connectors/kafka.js';
 import type { InventoryStore } from '../store/types.js';
 import { decodeStockEvent, type DecodeRejection } from './codec.js';
+import { EngineMetrics } from './metrics.js';
 import type { StockEvent } from '../core/types.js';
 
 /** Events per store call: bounds one Redis script's run time. */
@@ -47,6 +48,7 @@ export interface EngineCounters {
 
 export class StreamEngine {
   readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {} };
+  readonly metrics = new EngineMetrics();
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
 
@@ -67,6 +69,8 @@ export class StreamEngine {
       partitionsConsumedConcurrently: 3,
       eachBatch: async ({ batch, resolveOffset }) => {
         if (batch.messages.length === 0) return;
+        this.metrics.batchSize.observe(batch.messages.length);
+        this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
         try {
           await this.handle(batch.partition, batch.messages);
         } catch (error) {
@@ -93,6 +97,7 @@ export class StreamEngine {
       if (decoded.ok) good.push(decoded.event);
       else {
         this.counters.rejected[decoded.reason] = (this.counters.rejected[decoded.reason] ?? 0) + 1;
+        this.metrics.rejected.inc({ reason: decoded.reason });
         dead.push({
           key: message.key,
           value: message.value,
@@ -101,16 +106,23 @@ export class StreamEngine {
       }
     }
     this.counters.consumed += messages.length;
+    this.metrics.consumed.inc(messages.length);
     const changes: { key: string; value: Buffer }[] = [];
+    const stopTimer = this.metrics.applySeconds.startTimer();
     for (let i = 0; i < good.length; i += applyChunkMax) {
-      const results = await this.options.store.applyEvents(good.slice(i, i + applyChunkMax), nowMs);
-      for (const result of results) {
+      const chunk = good.slice(i, i + applyChunkMax);
+      const results = await this.options.store.applyEvents(chunk, nowMs);
+      const visibleAtMs = Date.now();
+      results.forEach((result, k) => {
         this.counters[result.outcome] += 1;
-        if (result.outcome !== 'applied') continue;
+        this.metrics.outcomes.inc({ outcome: result.outcome });
+        if (result.outcome !== 'applied') return;
+        this.metrics.freshnessSeconds.observe(Math.max(0, visibleAtMs - chunk[k]!.asOf) / 1000);
         const p = result.position;
-        changes.push({ key: p.sku, value: changePackr.pack({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, visibleAtMs: Date.now() }) });
-      }
+        changes.push({ key: p.sku, value: changePackr.pack({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, visibleAtMs }) });
+      });
     }
+    stopTimer();
     const sends = [];
     if (dead.length > 0) sends.push(this.producer!.send({ topic: this.options.topics.dlq, messages: dead }));
     if (changes.length > 0) sends.push(this.producer!.send({ topic: this.options.topics.changes, messages: changes }));

@@ -98,6 +98,12 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
       const want = model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]);
       expect(got, sku).toEqual(want);
     }
+    // The metrics say the same as the counters.
+    const metrics = await engine.metrics.registry.metrics();
+    expect(metrics).toContain(`instock_engine_events_consumed_total ${messages.length}`);
+    expect(metrics).toContain(`instock_engine_events_applied_total{outcome="applied"} ${engine.counters.applied}`);
+    expect(metrics).toContain('instock_engine_events_rejected_total{reason="not_decodable"} 2');
+    expect(metrics).toMatch(/instock_engine_freshness_seconds_count \d+/);
     const rejected = Object.values(engine.counters.rejected).reduce((n, c) => n + (c ?? 0), 0);
     expect(rejected).toBe(malformed.length);
     expect(engine.counters.applied + engine.counters.duplicate + engine.counters.stale).toBe(wire.length);
@@ -165,7 +171,9 @@ async function processHarness(seed: number, db: number) {
   return {
     total,
     startEngine(): ChildProcess {
-      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      // Each process its own metrics port: two engines run side by side.
+      const metricsPort = String(19_500 + (children.length % 100));
+      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env: { ...env, ENGINE_METRICS_PORT: metricsPort }, stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(child);
       return child;
     },

@@ -1,6 +1,6 @@
 // docker-compose.yml cannot run on the project's machines (no Docker engine): this test keeps it
 // in agreement with the code (settings, ports) and with what grafana/ ships.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { describeSettings, loadConfig } from '../../config/config.js';
@@ -87,7 +87,9 @@ describe('docker-compose.yml', () => {
     const provider = parse(readFileSync(projectPath('grafana/provisioning/dashboards/instock.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
     expect(mounts).toContain(`./grafana/dashboards:${provider.providers[0]!.options.path}:ro`);
     // Every dashboard panel queries the provisioned datasource.
-    const dashboard = JSON.parse(readFileSync(projectPath('grafana/dashboards/instock-overview.json'), 'utf8')) as { panels: { datasource: { uid: string } }[] };
-    for (const panel of dashboard.panels) expect(panel.datasource.uid).toBe(datasource.datasources[0]!.uid);
+    for (const file of readdirSync(projectPath('grafana/dashboards')).filter((f) => f.endsWith('.json'))) {
+      const dashboard = JSON.parse(readFileSync(projectPath('grafana/dashboards', file), 'utf8')) as { panels: { datasource: { uid: string } }[] };
+      for (const panel of dashboard.panels) expect(panel.datasource.uid, file).toBe(datasource.datasources[0]!.uid);
+    }
   });
 });
