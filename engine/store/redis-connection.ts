@@ -15,8 +15,9 @@ function splitHostPort(hostPort: string): { host: string; port: number } {
 }
 
 /**
- * Opens a connection. Commands fail fast when Redis is unreachable (no offline queue, a bounded
- * retry) so that a caller sees the outage instead of piling up requests in memory.
+ * Opens a connection. Every bound is named: a command is retried on at most 3 reconnections
+ * (maxRetriesPerRequest) and reconnection gives up after 20 attempts (backoff up to 1 s), so a
+ * caller sees an outage as an error rather than waiting forever.
  */
 export function connectRedis(target: RedisTarget, name = 'instock'): RedisConnection {
   const common = { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 3, lazyConnect: false };
