@@ -65,7 +65,8 @@ export class Scripts {
     const args: (string | number)[] = [skus.length, nowMs];
     events.forEach((e, i) => {
       keys.push(this.keys.adjustments(e.sku, e.location));
-      args.push(groupOf[i]!, e.location, e.type === 'snapshot' ? 's' : 'd', e.eventId, e.qty, e.asOf, e.type === 'snapshot' ? snapshotTie(e.eventId) : 0);
+      const snapshot = e.type === 'snapshot';
+      args.push(`${groupOf[i]!}|${snapshot ? 's' : 'd'}|${e.qty}|${e.asOf}|${snapshot ? snapshotTie(e.eventId) : 0}|${e.location}|${e.eventId}`);
     });
     const reply = await this.call.applyEvents(keys.length, ...keys, ...args);
     return events.map((_, i) => ({ outcome: outcomes[Number(reply[3 * i]) - 1]!, onHand: Number(reply[3 * i + 1]), reserved: Number(reply[3 * i + 2]) }));
