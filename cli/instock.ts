@@ -1,5 +1,5 @@
 // The `instock` command. Subcommands:
-//   start                      engine + gateway in one process (embedded default unless configured)
+//   start                      the gateway (engine and gateway in one process on the embedded default: not yet)
 //   gateway | engine           one role as its own process, against the configured Kafka/Redis/ClickHouse
 //   services up|down|status    the local Kafka, Redis (+ Cluster) and Prometheus for tests and benchmarks
 //   config                     every setting, its env var, default and current value
