@@ -98,6 +98,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
       const want = model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]);
       expect(got, sku).toEqual(want);
     }
+    // Large batches went through the decode worker pool.
+    expect(engine.counters.workerBatches).toBeGreaterThan(0);
     // The metrics say the same as the counters.
     const metrics = await engine.metrics.registry.metrics();
     expect(metrics).toContain(`instock_engine_events_consumed_total ${messages.length}`);

@@ -32,3 +32,18 @@ describe('stock event codec', () => {
     expect(decoded).toMatchObject({ ok: false, reason: 'unknown_location' });
   });
 });
+
+describe('worker-side batch decoding', () => {
+  it('decodes a batch packed into one buffer exactly as message-by-message decoding does', async () => {
+    const { default: decodeBatch } = await import('../../engine/stream/decode-worker.js');
+    const values: (Buffer | null)[] = [encodeStockEvent(event), null, Buffer.from('{"type":"delta"'), Buffer.from(JSON.stringify({ ...event, eventId: 'e-2', location: 'dc-9' })), encodeStockEvent({ ...event, qty: 0 })];
+    const lengths = values.map((v) => (v ? v.length : -1));
+    const packed = Buffer.concat(values.filter((v): v is Buffer => v !== null));
+    const buffer = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.length);
+    const locations = ['store-001'];
+    const batch = decodeBatch({ buffer, lengths, locations, nowMs: Date.now() });
+    const oneByOne = values.map((v) => decodeStockEvent(v, { locationExists: (id) => locations.includes(id), nowMs: Date.now() }));
+    expect(batch).toEqual(oneByOne);
+    expect(batch.map((d) => (d.ok ? 'ok' : d.reason))).toEqual(['ok', 'not_decodable', 'not_decodable', 'unknown_location', 'zero_delta']);
+  });
+});
