@@ -92,6 +92,8 @@ const settings = {
   kafkaReplication: { env: 'KAFKA_REPLICATION', fallback: '1', doc: 'Replication factor used when Instock creates its topics (3 with the 3-broker local cluster).', parse: integer(1, 16) },
   kafkaSessionTimeoutMs: { env: 'KAFKA_SESSION_TIMEOUT_MS', fallback: '10000', doc: 'Consumer group session timeout: how soon the partitions of a dead engine move to a live one.', parse: integer(6000, 300000) },
   kafkaGroupId: { env: 'KAFKA_GROUP_ID', fallback: 'instock-engine', doc: 'Consumer group of the engine processes.', parse: text },
+  kafkaTopicReservations: { env: 'KAFKA_TOPIC_RESERVATIONS', fallback: 'inventory.reservations', doc: 'Topic of reservation transitions (key = reservation id), written by the gateway, read by the engine (velocity) and the history consumer.', parse: text },
+  kafkaHistoryGroupId: { env: 'KAFKA_HISTORY_GROUP_ID', fallback: 'instock-history', doc: 'Consumer group of the history consumer (its own, so ClickHouse never slows ATP).', parse: text },
 
   redisUrl: { env: 'REDIS_URL', fallback: '', doc: 'Standalone Redis, e.g. redis://127.0.0.1:16379. Empty (and no cluster): the in-memory store.', parse: url(['redis:', 'rediss:']) },
   redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', fallback: '', doc: 'Redis Cluster seed nodes (host:port,…); takes precedence over REDIS_URL.', parse: hostPorts },
@@ -101,6 +103,11 @@ const settings = {
 
   gatewayHost: { env: 'GATEWAY_HOST', fallback: '127.0.0.1', doc: 'Address the gateway and the engine\'s /metrics listen on.', parse: text },
   gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too).', parse: port },
+  gatewayApiKeys: { env: 'GATEWAY_API_KEYS', fallback: '', doc: 'API keys as name:secret:scope+scope,… (scopes availability:read, reservations:write, admin). Empty: npm start generates one key with every scope and prints it.', parse: text },
+  gatewayCorsOrigins: { env: 'GATEWAY_CORS_ORIGINS', fallback: '', doc: 'Storefront origins allowed by CORS, comma-separated (e.g. https://shop.example.com). Empty: no CORS headers.', parse: text },
+  gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },
+  networkFile: { env: 'NETWORK_FILE', fallback: '', doc: 'Network configuration (locations, channels, carriers), JSON or YAML; reloaded when it changes. Empty: the built-in sample network.', parse: (raw: string) => (raw.trim() === '' ? '' : resolve(raw.trim())) },
+  sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },
   engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process.', parse: port },
 
   servicesKafkaVersion: { env: 'SERVICES_KAFKA_VERSION', fallback: '3.9.1', doc: 'Apache Kafka version the services command fetches from Maven Central.', parse: (raw: string, env: string) => (/^\d+\.\d+\.\d+$/.test(raw.trim()) ? raw.trim() : fail(env, raw, 'a version like 3.9.1')) },

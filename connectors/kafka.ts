@@ -36,8 +36,8 @@ export async function ensureTopics(admin: Admin, topics: TopicSpec[]): Promise<s
 }
 
 /** The three topics of Instock, from configuration. */
-export function instockTopics(config: { kafkaTopicStock: string; kafkaTopicChanges: string; kafkaTopicDlq: string; kafkaPartitions: number; kafkaReplication: number }): TopicSpec[] {
-  return [config.kafkaTopicStock, config.kafkaTopicChanges, config.kafkaTopicDlq].map((topic) => ({
+export function instockTopics(config: { kafkaTopicStock: string; kafkaTopicChanges: string; kafkaTopicDlq: string; kafkaTopicReservations: string; kafkaPartitions: number; kafkaReplication: number }): TopicSpec[] {
+  return [config.kafkaTopicStock, config.kafkaTopicChanges, config.kafkaTopicDlq, config.kafkaTopicReservations].map((topic) => ({
     topic,
     partitions: config.kafkaPartitions,
     replication: config.kafkaReplication,
