@@ -1,5 +1,5 @@
 // The `instock` command. Subcommands:
-//   start                      the gateway (engine and gateway in one process on the embedded default: not yet)
+//   start                      engine and gateway in one process (embedded default unless Kafka/Redis/ClickHouse are configured)
 //   gateway | engine           one role as its own process, against the configured Kafka/Redis/ClickHouse
 //   services up|down|status    the local Kafka, Redis (+ Cluster) and Prometheus for tests and benchmarks
 //   config                     every setting, its env var, default and current value
@@ -10,11 +10,11 @@ import { backends, ConfigError, describeSettings, loadConfig, type Config } from
 const usage = `usage: instock <command> [options]
 
 commands:
-  start                                 run Instock (gateway; embedded default unless Kafka/Redis/ClickHouse are configured)
+  start                                 run Instock: engine + gateway in one process (embedded default unless Kafka/Redis/ClickHouse are configured)
   gateway                               run the HTTP/WebSocket gateway alone
   engine                                run the stream engine alone (needs KAFKA_BROKERS; Redis, or in-memory store)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
-  bench store [--quick]                 benchmarks; table on stdout, JSON under benchmarks/results/
+  bench store|availability [--quick]    benchmarks; table on stdout, JSON under benchmarks/results/
   config                                print every setting with its env var, default and current value
   help                                  this text
 
@@ -33,8 +33,10 @@ async function main(argv: string[]): Promise<number> {
     case 'config':
       return printConfig(config);
     case 'start':
-    case 'gateway':
-      return gateway(config);
+    case 'gateway': {
+      const { start } = await import('./start.js');
+      return start(config, command);
+    }
     case 'bench':
       return bench(config, rest);
     case 'engine':
@@ -68,13 +70,19 @@ async function services(config: Config, args: string[]): Promise<number> {
 async function bench(config: Config, args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean', default: false } } });
   const [name] = positionals;
-  if (name !== 'store') {
-    process.stderr.write(`instock bench: expected a benchmark name (store), got ${name ?? 'nothing'}\n`);
-    return 2;
+  const quick = values.quick ?? false;
+  if (name === 'store') {
+    const { benchStore } = await import('../benchmarks/store.js');
+    await benchStore({ quick, dataDir: config.dataDir });
+    return 0;
   }
-  const { benchStore } = await import('../benchmarks/store.js');
-  await benchStore({ quick: values.quick ?? false, dataDir: config.dataDir });
-  return 0;
+  if (name === 'availability') {
+    const { benchAvailability } = await import('../benchmarks/availability.js');
+    await benchAvailability({ quick, dataDir: config.dataDir });
+    return 0;
+  }
+  process.stderr.write(`instock bench: expected a benchmark name (store, availability), got ${name ?? 'nothing'}\n`);
+  return 2;
 }
 
 function printConfig(config: Config): number {
@@ -115,23 +123,6 @@ async function engine(config: Config): Promise<number> {
   await running.stop();
   await store.close();
   metricsServer.close();
-  return 0;
-}
-
-async function gateway(config: Config): Promise<number> {
-  const { startGateway } = await import('../gateway/server.js');
-  const running = await startGateway({ host: config.gatewayHost, port: config.gatewayPort });
-  const url = `http://${config.gatewayHost}:${running.port}`;
-  process.stdout.write(`instock gateway listening on ${url}  (backends: ${JSON.stringify(backends(config))})\n`);
-  process.stdout.write(`try: curl ${url}/health\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      running.close();
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
   return 0;
 }
 

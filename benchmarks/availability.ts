@@ -1,0 +1,182 @@
+// `npm run bench -- availability [--quick]`: 12-line baskets with delivery and pickup options over
+// the sample network, under concurrency, against the embedded (in-memory) store and against
+// Redis, next to a fixed-response uWebSockets.js endpoint answering a body of the same size,
+// all measured in the same run with the same load generator (autocannon).
+//
+//   max throughput (req/s)          vs the fixed-response endpoint         target >= 25 %
+//   p99 latency at 70 % of max      (autocannon at a fixed overall rate)   target < 10 ms
+//
+// Each server is its own process (`instock start`, or benchmarks/fixed-server.ts), so the load
+// generator and the server do not share an event loop. Redis is the benchmark's own redis-server.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { projectPath } from '../config/paths.js';
+import { sampleSku } from '../engine/network/sample.js';
+import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { nodeArgs } from '../services/redis.js';
+import { printTable, progress, writeResults, type Row } from './report.js';
+
+const apiKey = 'bench-key-0123456789abcdef';
+const cities = [
+  { lat: 48.8566, lon: 2.3522 },
+  { lat: 45.764, lon: 4.8357 },
+  { lat: 43.2965, lon: 5.3698 },
+  { lat: 44.8378, lon: -0.5792 },
+  { lat: 50.6292, lon: 3.0573 },
+  { lat: 47.2184, lon: -1.5536 },
+  { lat: 48.5734, lon: 7.7521 },
+  { lat: 43.6047, lon: 1.4442 },
+];
+
+/** Distinct 12-line baskets; the load cycles through them. SKUs from the best-stocked part of the sample. */
+function baskets(count: number): string[] {
+  return Array.from({ length: count }, (_, b) => {
+    const city = cities[b % cities.length]!;
+    const lines = Array.from({ length: 12 }, (_, i) => ({ sku: sampleSku(1 + ((b * 12 + i * 7) % 200)), qty: 1 + ((b + i) % 2) }));
+    return JSON.stringify({ channel: 'web', lines, destination: city, pickup: { near: city, radiusKm: 50, max: 5 } });
+  });
+}
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+function spawnServer(args: string[], env: Record<string, string>, readyPattern: RegExp): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} not ready in 120 s:\n${out}`)), 120_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = readyPattern.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]) });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${args.join(' ')} exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+async function stopServer(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+interface Load {
+  requestsPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  non2xx: number;
+  errors: number;
+}
+
+async function load(port: number, bodies: string[], options: { connections: number; durationSec: number; overallRate?: number }): Promise<Load> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: options.connections,
+    duration: options.durationSec,
+    ...(options.overallRate ? { overallRate: Math.max(1, Math.round(options.overallRate)) } : {}),
+    requests: bodies.map((body) => ({ method: 'POST' as const, path: '/v1/availability', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body })),
+  });
+  return {
+    requestsPerSec: result.requests.average,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+async function responseBytes(port: number, body: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/availability`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`availability answered ${response.status}: ${text}`);
+  const parsed = JSON.parse(text) as { options: unknown[] };
+  if (parsed.options.length === 0) throw new Error('the benchmark basket got no options: the sample stock is not loaded');
+  return Buffer.byteLength(text);
+}
+
+export async function benchAvailability(args: { quick: boolean; dataDir: string }): Promise<Row[]> {
+  const durationSec = args.quick ? 3 : 15;
+  const connections = 32;
+  const bodies = baskets(64);
+  const redisPort = 16_391;
+  const paths = layout(join(args.dataDir, 'bench'));
+  const redisDir = mkdtempSync(join(tmpdir(), 'instock-bench-redis-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'instock-bench-data-'));
+  startDetached(paths, 'bench-redis-availability', 'redis-server', [...nodeArgs(redisDir, redisPort, false), '--appendonly', 'no']);
+  const raw = new Redis(`redis://127.0.0.1:${redisPort}`);
+  const servers: Server[] = [];
+  const rows: Row[] = [];
+  const results: Record<string, unknown> = {};
+  try {
+    await waitFor(`bench redis on ${redisPort}`, async () => (await raw.ping()) === 'PONG', 10_000);
+    const bin = projectPath('bin', 'instock.js');
+    const common = { GATEWAY_PORT: '0', GATEWAY_API_KEYS: `bench:${apiKey}:availability:read+reservations:write+admin`, GATEWAY_RATE_LIMIT_RPS: '10000000', SAMPLE_SKUS: '5000', KAFKA_BROKERS: '', CLICKHOUSE_URL: '', LOG_LEVEL: 'warn' };
+    const ready = /ready in \d+ ms on http:\/\/[^:]+:(\d+)/;
+
+    progress('starting the embedded gateway (in-memory store, sample network and stock)');
+    const memory = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, ready);
+    servers.push(memory);
+    progress('starting the gateway on Redis (sample stock loaded into the benchmark redis-server)');
+    const redis = await spawnServer([bin, 'start'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, ready);
+    servers.push(redis);
+
+    const bytes = await responseBytes(memory.port, bodies[0]!);
+    await responseBytes(redis.port, bodies[0]!);
+    progress(`a 12-line answer is ${bytes} bytes; starting the fixed-response endpoint with that size`);
+    const fixed = await spawnServer([projectPath('dist', 'benchmarks', 'fixed-server.js'), '0', String(bytes)], {}, /ready (\d+)/);
+    servers.push(fixed);
+
+    progress(`floor: fixed-response endpoint, ${connections} connections, ${durationSec} s`);
+    const floor = await load(fixed.port, bodies, { connections, durationSec });
+    results.floor = floor;
+    rows.push({ metric: 'fixed-response uWS endpoint (floor)', value: floor.requestsPerSec, unit: 'req/s' });
+
+    for (const [name, server] of [
+      ['embedded (in-memory)', memory],
+      ['Redis', redis],
+    ] as const) {
+      progress(`${name}: max throughput, ${connections} connections, ${durationSec} s`);
+      const max = await load(server.port, bodies, { connections, durationSec });
+      const rate70 = max.requestsPerSec * 0.7;
+      progress(`${name}: ${Math.round(rate70)} req/s (70 % of max) for ${durationSec} s`);
+      const at70 = await load(server.port, bodies, { connections, durationSec, overallRate: rate70 });
+      results[name] = { max, at70 };
+      const ratio = max.requestsPerSec / floor.requestsPerSec;
+      rows.push({ metric: `${name}: max throughput`, value: max.requestsPerSec, unit: 'req/s', floor: floor.requestsPerSec, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
+      rows.push({ metric: `${name}: p50 at 70 % of max`, value: at70.latencyMs.p50, unit: 'ms' });
+      rows.push({ metric: `${name}: p99 at 70 % of max`, value: at70.latencyMs.p99, unit: 'ms', target: '< 10 ms', pass: at70.latencyMs.p99 < 10 && at70.non2xx === 0 });
+      rows.push({ metric: `${name}: max latency at 70 % of max`, value: at70.latencyMs.max, unit: 'ms' });
+      rows.push({ metric: `${name}: p99 at max throughput`, value: max.latencyMs.p99, unit: 'ms' });
+      if (max.non2xx > 0 || at70.non2xx > 0 || max.errors > 0) progress(`${name}: ${max.non2xx + at70.non2xx} non-2xx answers, ${max.errors} errors`);
+    }
+
+    printTable(`availability benchmark${args.quick ? ' (--quick)' : ''}: 12-line baskets, delivery + pickup, sample network (${bytes}-byte answers), ${connections} connections`, rows);
+    const file = writeResults('availability', { quick: args.quick, connections, durationSec, responseBytes: bytes, rows, results });
+    progress(`results written to ${file}`);
+    return rows;
+  } finally {
+    for (const server of servers) await stopServer(server).catch(() => {});
+    raw.disconnect();
+    await stopByPid(paths, 'bench-redis-availability');
+    rmSync(redisDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,193 @@
+// `instock start` and `instock gateway`.
+//
+// start, nothing configured (the embedded default): engine and gateway in one process: the
+//   in-process stream in place of Kafka, the in-memory store, chDB history, the sample network
+//   and its stock, a generated API key with every scope; prints the URL, the key and a first curl.
+// start, with Kafka/Redis/ClickHouse configured: the same process runs the Kafka engine and the
+//   gateway against them (the sample stock is produced to inventory.stock).
+// gateway: the gateway alone (stateless; run as many as needed) against the configured store, with
+//   live stock from inventory.changes when Kafka is configured.
+
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { backends, type Config } from '../config/config.js';
+import { VelocityTracker } from '../engine/core/velocity.js';
+import { loadNetworkFile, watchNetworkFile, type NetworkConfig } from '../engine/network/config.js';
+import { sampleNetwork, sampleSku, sampleStockEvents } from '../engine/network/sample.js';
+import { openStore } from '../engine/store/open.js';
+import type { AtpChange } from '../engine/stream/wire.js';
+import type { InventoryStore } from '../engine/store/types.js';
+import { ApiKeys, generateApiKey, parseApiKeys, scopes } from '../gateway/auth.js';
+import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
+import { NetworkState } from '../gateway/network-state.js';
+import { startGateway, type GatewayOptions } from '../gateway/server.js';
+import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
+
+/** A fixed source time for the sample stock: loading it twice (e.g. against Redis) changes nothing. */
+export const sampleAsOfMs = Date.UTC(2026, 0, 1);
+/** How often held reservations past their TTL are released (the store also does it lazily on reads). */
+const expirySweepMs = 1_000;
+const expiryBatchMax = 1_000;
+
+const write = (line: string) => process.stdout.write(`${line}\n`);
+
+function loadNetwork(config: Config): NetworkConfig {
+  return config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork();
+}
+
+function apiKeys(config: Config): { keys: ApiKeys; generated?: string } {
+  if (config.gatewayApiKeys) return { keys: new ApiKeys(parseApiKeys(config.gatewayApiKeys)) };
+  const secret = generateApiKey();
+  return { keys: new ApiKeys([{ name: 'embedded', secret, scopes }]), generated: secret };
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+/** The first curl a newcomer runs: a 2-line basket, delivery to Paris and pickup near it. */
+export function firstCurl(url: string, apiKey: string, network: NetworkConfig): string {
+  const channel = network.channels[0]!.id;
+  const body = { channel, lines: [{ sku: sampleSku(1), qty: 1 }, { sku: sampleSku(2), qty: 2 }], destination: { lat: 48.8566, lon: 2.3522 }, pickup: { near: { lat: 48.8566, lon: 2.3522 }, radiusKm: 30 } };
+  return `curl -s -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' -d '${JSON.stringify(body)}' ${url}/v1/availability`;
+}
+
+export async function start(config: Config, role: 'start' | 'gateway'): Promise<number> {
+  const t0 = Date.now();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const network = new NetworkState(loadNetwork(config));
+  const watcher = config.networkFile
+    ? watchNetworkFile(
+        config.networkFile,
+        (n) => {
+          network.reload(n);
+          write(`network configuration reloaded from ${config.networkFile} (version ${n.version})`);
+        },
+        (error) => process.stderr.write(`network configuration NOT reloaded, the previous one stays: ${error.message}\n`),
+      )
+    : undefined;
+  const store: InventoryStore = openStore(config);
+  const kinds = backends(config);
+  const velocity = new VelocityTracker();
+  const closers: (() => Promise<void> | void)[] = [];
+  let feeds: GatewayFeeds;
+  // Changes reach the live hub once the gateway exists; until then there is no subscriber to tell.
+  const liveSink: { push?: (changes: AtpChange[]) => void } = {};
+  let submitEvents: GatewayOptions['submitEvents'];
+  const analytics: GatewayOptions['analytics'] = undefined;
+
+  const { keys, generated } = apiKeys(config);
+
+  if (config.kafkaBrokers.length > 0) {
+    const { kafkaClient } = await import('../connectors/kafka.js');
+    const kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`);
+    const kafkaFeeds = new KafkaFeeds(kafka, { changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations }, (m) => process.stderr.write(`${m}\n`));
+    await kafkaFeeds.start((changes) => liveSink.push?.(changes));
+    closers.push(() => kafkaFeeds.stop());
+    feeds = kafkaFeeds;
+    if (role === 'start') {
+      const { StreamEngine } = await import('../engine/stream/engine.js');
+      const engine = new StreamEngine({
+        kafka,
+        topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq, reservations: config.kafkaTopicReservations },
+        groupId: config.kafkaGroupId,
+        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+        store,
+        network: () => network.current(),
+        velocity,
+        registry,
+        log: write,
+      } as ConstructorParameters<typeof StreamEngine>[0]);
+      await engine.start();
+      closers.unshift(() => engine.stop());
+      if (config.sampleSkus > 0) {
+        const { encodeStockEvent } = await import('../engine/stream/codec.js');
+        const producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true } } as never);
+        await producer.connect();
+        const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
+        for (let i = 0; i < events.length; i += 5_000) {
+          await producer.send({ topic: config.kafkaTopicStock, messages: events.slice(i, i + 5_000).map((e) => ({ key: e.sku, value: encodeStockEvent(e) })) });
+        }
+        await producer.disconnect();
+        write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs produced to ${config.kafkaTopicStock}`);
+      }
+    }
+  } else {
+    const local = new LocalFeeds();
+    feeds = local;
+    local.onChanges((changes) => liveSink.push?.(changes));
+    local.onTransitions((transitions) => {
+      for (const t of transitions) {
+        if (t.transition !== 'held') continue;
+        for (const line of t.lines) velocity.record(line.sku, t.channel, line.qty, t.atMs);
+      }
+    });
+    if (role === 'start') {
+      const { InProcessStream } = await import('../engine/stream/in-process.js');
+      const stream = new InProcessStream({ store, network: () => network.current(), velocity });
+      stream.onChanges((changes) => local.changes(changes));
+      closers.unshift(() => stream.close());
+      submitEvents = (values) => stream.submit(values);
+      if (config.sampleSkus > 0) {
+        const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
+        const tLoad = Date.now();
+        for (let i = 0; i < events.length; i += 10_000) await stream.submit(events.slice(i, i + 10_000));
+        write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs applied in ${Date.now() - tLoad} ms`);
+      }
+    }
+  }
+
+  const service = new GatewayService(store, network, feeds);
+  const corsOrigins = config.gatewayCorsOrigins.split(',').map((s) => s.trim()).filter(Boolean);
+  const gateway = await startGateway({
+    host: config.gatewayHost,
+    port: config.gatewayPort,
+    registry,
+    service,
+    keys,
+    rateLimitRps: config.gatewayRateLimitRps,
+    corsOrigins,
+    ready: async () => {
+      await store.positions('__ready__', Date.now());
+      return true;
+    },
+    ...(analytics ? { analytics } : {}),
+    ...(submitEvents ? { submitEvents } : {}),
+  });
+  liveSink.push = (changes) => gateway.live?.onChanges(changes);
+  closers.unshift(() => gateway.close());
+
+  const sweeper = setInterval(() => {
+    void store.expireDue(Date.now(), expiryBatchMax).catch(() => {});
+  }, expirySweepMs);
+  closers.unshift(() => clearInterval(sweeper));
+
+  const url = `http://${config.gatewayHost}:${gateway.port}`;
+  const stateFile = join(config.dataDir, 'embedded.json');
+  if (role === 'start') {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(stateFile, JSON.stringify({ url, apiKey: generated ?? null, pid: process.pid }));
+    chmodSync(stateFile, 0o600);
+    closers.push(() => rmSync(stateFile, { force: true }));
+  }
+
+  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: none (not built yet))`);
+  write(`network: ${network.current().locations.length} locations, channels ${network.current().channels.map((c) => c.id).join(', ')}${config.networkFile ? ` from ${config.networkFile} (reloaded on change)` : ' (built-in sample; set NETWORK_FILE for yours)'}`);
+  if (generated) write(`API key (every scope; set GATEWAY_API_KEYS for your own): ${generated}`);
+  else write(`API keys: ${keys.size} from GATEWAY_API_KEYS`);
+  write(`OpenAPI: ${url}/openapi.json   metrics: ${url}/metrics   live stock: ws://${config.gatewayHost}:${gateway.port}/v1/live`);
+  write('try:');
+  write(`  ${firstCurl(url, generated ?? '<your key>', network.current())}`);
+
+  await waitForSignal();
+  write('instock: stopping');
+  watcher?.close();
+  for (const close of closers) await close();
+  await store.close();
+  return 0;
+}

@@ -1,0 +1,222 @@
+// What the gateway's routes do, apart from HTTP: read live positions from the store, turn them
+// into channel ATP with the core's rules, ask the sourcing core for options, and run reservations
+// through the inventory. Reads always go to the store: there is no response cache, so an answer is
+// never older than the store.
+//
+// Side effects of reservations (velocity, history, live stock) leave through `GatewayFeeds` after
+// the answer is decided; they never delay or fail a request.
+
+import { positionAtp } from '../engine/core/atp.js';
+import { availabilityOptions, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
+import type { Channel, Location } from '../engine/core/types.js';
+import { DomainError } from '../engine/core/errors.js';
+import { validateHoldRequest, validateReservationId } from '../engine/core/validate.js';
+import { Inventory, type PositionWithAtp } from '../engine/inventory.js';
+import type { NetworkConfig } from '../engine/network/config.js';
+import type { InventoryStore, PositionState, Reservation, Transition } from '../engine/store/types.js';
+import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
+import { HttpProblem } from './http.js';
+import type { NetworkState } from './network-state.js';
+import type { AvailabilityBody, GeoPoint, SkusBody } from './requests.js';
+
+export interface AvailabilitySample {
+  atMs: number;
+  channel: string;
+  lines: number;
+  options: number;
+  latencyMs: number;
+  methods: string;
+}
+
+/** Where the gateway's side effects go: in-process listeners (embedded) or Kafka topics. */
+export interface GatewayFeeds {
+  transitions(transitions: ReservationTransition[]): void;
+  changes(changes: AtpChange[]): void;
+  availabilitySample?(sample: AvailabilitySample): void;
+}
+
+export const noFeeds: GatewayFeeds = { transitions: () => {}, changes: () => {} };
+
+export type KnownSkuAvailability = SkuAvailability & { known: boolean };
+
+type AtpTable = Map<string, Map<string, number>>;
+
+export class GatewayService {
+  readonly inventory: Inventory;
+  private lastHoldMs = 0;
+
+  constructor(
+    readonly store: InventoryStore,
+    readonly network: NetworkState,
+    private readonly feeds: GatewayFeeds = noFeeds,
+  ) {
+    this.inventory = new Inventory(store, network.current());
+    network.onChange((n) => this.inventory.setNetwork(n));
+  }
+
+  channel(network: NetworkConfig, id: string): Channel {
+    const channel = network.channels.find((c) => c.id === id);
+    if (!channel) throw new DomainError('unknown_channel', `channel ${JSON.stringify(id)} is not configured: known channels are ${network.channels.map((c) => c.id).join(', ')}`);
+    return channel;
+  }
+
+  /** ATP per (sku, location) in one channel, read live: one store read per SKU, all in flight at once. */
+  private async atpTable(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ table: AtpTable; positions: PositionState[][] }> {
+    const locations = locationIndex(network);
+    const positions = await Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)));
+    const table: AtpTable = new Map();
+    skus.forEach((sku, i) => {
+      const row = new Map<string, number>();
+      for (const p of positions[i]!) {
+        const atp = positionAtp(p, locations.get(p.location), channel);
+        if (atp > 0) row.set(p.location, atp);
+      }
+      table.set(sku, row);
+    });
+    return { table, positions };
+  }
+
+  async availability(body: AvailabilityBody, nowMs: number): Promise<AvailabilityAnswer> {
+    const network = this.network.current();
+    const channel = this.channel(network, body.channel);
+    if (body.pickup?.locations) {
+      const known = locationIndex(network);
+      for (const id of body.pickup.locations) {
+        if (!known.has(id)) throw new DomainError('unknown_location', `pickup.locations: ${JSON.stringify(id)} is not a location of the network`);
+      }
+    }
+    const { table, positions } = await this.atpTable(network, channel, body.lines.map((l) => l.sku), nowMs);
+    positions.forEach((list, i) => {
+      if (list.length === 0) throw new HttpProblem(422, 'Unprocessable Content', `lines[${i}].sku ${JSON.stringify(body.lines[i]!.sku)} is unknown: no location has reported stock for it`, { code: 'unknown_sku' });
+    });
+    const atpAt = (sku: string, location: string) => table.get(sku)?.get(location) ?? 0;
+    return availabilityOptions(
+      network,
+      {
+        channel: channel.id,
+        lines: body.lines,
+        ...(body.destination ? { destination: body.destination } : {}),
+        ...(body.pickup ? { pickup: body.pickup } : {}),
+        methods: body.methods,
+        nowMs,
+      },
+      atpAt,
+    );
+  }
+
+  recordAvailability(sample: AvailabilitySample): void {
+    this.feeds.availabilitySample?.(sample);
+  }
+
+  /** PLP: an unknown SKU (no position anywhere) answers known: false rather than failing the page. */
+  async skus(body: SkusBody, nowMs: number): Promise<KnownSkuAvailability[]> {
+    const network = this.network.current();
+    const channel = this.channel(network, body.channel);
+    const { table, positions } = await this.atpTable(network, channel, body.skus, nowMs);
+    const atpAt = (sku: string, location: string) => table.get(sku)?.get(location) ?? 0;
+    return body.skus.map((sku, i) => ({ ...skuAvailability(network, { channel: channel.id, sku, ...(body.near ? { near: body.near } : {}), nowMs }, atpAt), known: positions[i]!.length > 0 }));
+  }
+
+  async sku(query: { sku: string; channel: string; near?: GeoPoint }, nowMs: number): Promise<KnownSkuAvailability> {
+    const [answer] = await this.skus({ channel: query.channel, skus: [query.sku], ...(query.near ? { near: query.near } : {}) }, nowMs);
+    return answer!;
+  }
+
+  async positions(sku: string, nowMs: number): Promise<PositionWithAtp[]> {
+    return this.inventory.positionsWithAtp(sku, nowMs);
+  }
+
+  /** Holds every line or none; the same reservationId returns the first outcome. */
+  async hold(input: unknown, requestMs: number): Promise<{ reservation: Reservation; fresh: boolean }> {
+    // Each hold of this process gets a distinct time, so that "created now" tells a first outcome
+    // from a replayed one (the store returns the first outcome, with the first call's time). A retry
+    // reaching another gateway in the very same ms would count twice in velocity, never in stock.
+    const nowMs = Math.max(requestMs, this.lastHoldMs + 1);
+    this.lastHoldMs = nowMs;
+    const network = this.network.current();
+    const locations = locationIndex(network);
+    const request = validateHoldRequest(input, { channelExists: (id) => network.channels.some((c) => c.id === id), locationExists: (id) => locations.has(id) });
+    const reservation = await this.inventory.hold({ reservationId: request.reservationId, channel: request.channel, lines: [...request.lines], holdTtlMs: request.holdTtlMs, nowMs });
+    const fresh = reservation.createdAtMs === nowMs;
+    if (fresh) {
+      this.feeds.transitions([
+        {
+          reservationId: reservation.id,
+          channel: reservation.channel,
+          transition: reservation.state === 'rejected' ? 'rejected' : 'held',
+          lines: reservation.lines,
+          atMs: nowMs,
+          ...(reservation.state === 'held' ? { expiresAtMs: reservation.expiresAtMs } : {}),
+        },
+      ]);
+      if (reservation.state === 'held') this.publishChanges(reservation, nowMs);
+    }
+    return { reservation, fresh };
+  }
+
+  async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {
+    const id = validateReservationId(reservationId);
+    const before = await this.store.reservation(id, nowMs);
+    const reservation = await this.store.transition(id, transition, nowMs);
+    if (!before || before.state !== reservation.state) {
+      const kind = reservation.state === 'released' && reservation.expired ? 'expired' : reservation.state;
+      if (kind !== 'held' && kind !== 'rejected') {
+        this.feeds.transitions([{ reservationId: id, channel: reservation.channel, transition: kind, lines: reservation.lines, atMs: nowMs }]);
+      }
+      this.publishChanges(reservation, nowMs);
+    }
+    return reservation;
+  }
+
+  async reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined> {
+    return this.store.reservation(validateReservationId(reservationId), nowMs);
+  }
+
+  /** ATP changes of the positions a reservation touched, read after the fact, for live stock. */
+  private publishChanges(reservation: Reservation, nowMs: number): void {
+    const skus = [...new Set(reservation.lines.map((l) => l.sku))];
+    const touched = new Set(reservation.lines.map((l) => `${l.sku}\u0000${l.location}`));
+    void Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)))
+      .then((all) => {
+        const network = this.network.current();
+        const locations = locationIndex(network);
+        const visibleAtMs = Date.now();
+        const changes: AtpChange[] = [];
+        for (const p of all.flat()) {
+          if (!touched.has(`${p.sku}\u0000${p.location}`)) continue;
+          const location = locations.get(p.location);
+          const atp = Object.fromEntries(network.channels.map((c) => [c.id, positionAtp(p, location, c)]));
+          changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs });
+        }
+        if (changes.length > 0) this.feeds.changes(changes);
+      })
+      .catch(() => {
+        // Live stock is best effort: the next stock event or reservation publishes the position again.
+      });
+  }
+
+  /** Channel ATP of SKUs (for live stock): one read per SKU. */
+  async channelAtps(channelId: string, skus: string[], nowMs: number): Promise<Map<string, number>> {
+    const network = this.network.current();
+    const channel = this.channel(network, channelId);
+    const { table } = await this.atpTable(network, channel, skus, nowMs);
+    const out = new Map<string, number>();
+    for (const sku of skus) {
+      let total = 0;
+      for (const atp of table.get(sku)!.values()) total += atp;
+      out.set(sku, channel.atpCap === undefined ? total : Math.min(total, channel.atpCap));
+    }
+    return out;
+  }
+}
+
+const locationIndexes = new WeakMap<NetworkConfig, Map<string, Location>>();
+
+export function locationIndex(network: NetworkConfig): Map<string, Location> {
+  let index = locationIndexes.get(network);
+  if (!index) {
+    index = new Map(network.locations.map((l) => [l.id, l]));
+    locationIndexes.set(network, index);
+  }
+  return index;
+}
