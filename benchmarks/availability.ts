@@ -122,6 +122,8 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
   const dataDir = mkdtempSync(join(tmpdir(), 'instock-bench-data-'));
   startDetached(paths, 'bench-redis-availability', 'redis-server', [...nodeArgs(redisDir, redisPort, false), '--appendonly', 'no']);
   const raw = new Redis(`redis://127.0.0.1:${redisPort}`);
+  // Refusals are expected while the server starts; waitFor below retries.
+  raw.on('error', () => undefined);
   const servers: Server[] = [];
   const rows: Row[] = [];
   const results: Record<string, unknown> = {};

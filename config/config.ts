@@ -102,7 +102,7 @@ const settings = {
   clickhouseDatabase: { env: 'CLICKHOUSE_DATABASE', fallback: 'instock', doc: 'ClickHouse database holding the history tables.', parse: text },
 
   gatewayHost: { env: 'GATEWAY_HOST', fallback: '127.0.0.1', doc: 'Address the gateway and the engine\'s /metrics listen on.', parse: text },
-  gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too).', parse: port },
+  gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too); 0 picks a free port and prints it.', parse: integer(0, 65535) },
   gatewayApiKeys: { env: 'GATEWAY_API_KEYS', fallback: '', doc: 'API keys as name:secret:scope+scope,… (scopes availability:read, reservations:write, admin). Empty: npm start generates one key with every scope and prints it.', parse: text },
   gatewayCorsOrigins: { env: 'GATEWAY_CORS_ORIGINS', fallback: '', doc: 'Storefront origins allowed by CORS, comma-separated (e.g. https://shop.example.com). Empty: no CORS headers.', parse: text },
   gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },

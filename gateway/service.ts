@@ -6,7 +6,7 @@
 // Side effects of reservations (velocity, history, live stock) leave through `GatewayFeeds` after
 // the answer is decided; they never delay or fail a request.
 
-import { positionAtp } from '../engine/core/atp.js';
+import { atpUnderRule, lineRule, positionAtp, type LineRule } from '../engine/core/atp.js';
 import { availabilityOptions, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
 import type { Channel, Location } from '../engine/core/types.js';
 import { DomainError } from '../engine/core/errors.js';
@@ -62,13 +62,15 @@ export class GatewayService {
 
   /** ATP per (sku, location) in one channel, read live: one store read per SKU, all in flight at once. */
   private async atpTable(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ table: AtpTable; positions: PositionState[][] }> {
-    const locations = locationIndex(network);
+    const rules = channelRules(network, channel);
     const positions = await Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)));
     const table: AtpTable = new Map();
     skus.forEach((sku, i) => {
       const row = new Map<string, number>();
       for (const p of positions[i]!) {
-        const atp = positionAtp(p, locations.get(p.location), channel);
+        const rule = rules.get(p.location);
+        if (!rule) continue;
+        const atp = Math.min(atpUnderRule(p, rule), rule.capUnits);
         if (atp > 0) row.set(p.location, atp);
       }
       table.set(sku, row);
@@ -208,6 +210,25 @@ export class GatewayService {
     }
     return out;
   }
+}
+
+// Each channel's rule per sellable location, resolved once per network object (same result as
+// core positionAtp, without re-resolving the rule for every position of every request).
+const ruleIndexes = new WeakMap<NetworkConfig, Map<string, Map<string, LineRule & { capUnits: number }>>>();
+
+function channelRules(network: NetworkConfig, channel: Channel): Map<string, LineRule & { capUnits: number }> {
+  let byChannel = ruleIndexes.get(network);
+  if (!byChannel) ruleIndexes.set(network, (byChannel = new Map()));
+  let rules = byChannel.get(channel.id);
+  if (!rules) {
+    rules = new Map();
+    for (const location of network.locations) {
+      const rule = lineRule(location, channel);
+      if (rule.sellable) rules.set(location.id, { ...rule, capUnits: channel.atpCap ?? Number.MAX_SAFE_INTEGER });
+    }
+    byChannel.set(channel.id, rules);
+  }
+  return rules;
 }
 
 const locationIndexes = new WeakMap<NetworkConfig, Map<string, Location>>();

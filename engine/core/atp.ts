@@ -32,7 +32,7 @@ const basisPointsWhole = 10_000;
 
 export function bufferUnits(rule: BufferRule | undefined, onHand: number): number {
   if (!rule) return 0;
-  invariant(Number.isInteger(rule.units) && rule.units >= 0 && rule.percent >= 0 && rule.percent <= 100, `buffer rule ${JSON.stringify(rule)}: expected units >= 0 and 0 <= percent <= 100`);
+  invariant(Number.isInteger(rule.units) && rule.units >= 0 && rule.percent >= 0 && rule.percent <= 100, () => `buffer rule ${JSON.stringify(rule)}: expected units >= 0 and 0 <= percent <= 100`);
   const basisPoints = Math.round(rule.percent * basisPointsPerPercent);
   // basisPoints × onHand ≤ 1e4 × 1e9 stays an exact integer; a non-multiple of 1e4 is at least
   // 1e-4 away from an integer after the division, far more than the division's rounding error.
@@ -70,7 +70,7 @@ export function lineRule(location: Location | undefined, channel: Channel): Line
 
 /** ATP under an already resolved rule (the cap, if any, applied by the caller or by positionAtp). */
 export function atpUnderRule(position: PositionView, rule: LineRule): number {
-  invariant(position.reserved >= 0, `reserved ${position.reserved} is negative`);
+  invariant(position.reserved >= 0, () => `reserved ${position.reserved} is negative`);
   if (!rule.sellable) return 0;
   const buffer = bufferUnits({ units: rule.bufferUnits, percent: rule.bufferPercent }, position.onHand);
   const atp = Math.max(0, position.onHand - position.reserved - buffer);

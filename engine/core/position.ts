@@ -98,9 +98,9 @@ function adjustmentBefore(a: Adjustment, b: Adjustment): boolean {
 
 /** Applies a validated stock event to the position of its (sku, location). */
 export function applyStockEvent(state: PositionState, event: StockEvent): ApplyResult {
-  invariant(Number.isSafeInteger(event.qty) && Number.isSafeInteger(event.asOf) && event.asOf >= 0, `event ${event.eventId} reached a position unvalidated: qty ${event.qty} asOf ${event.asOf}`);
+  invariant(Number.isSafeInteger(event.qty) && Number.isSafeInteger(event.asOf) && event.asOf >= 0, () => `event ${event.eventId} reached a position unvalidated: qty ${event.qty} asOf ${event.asOf}`);
   if (event.type === 'delta') return applyAdjustment(state, { eventId: event.eventId, asOfMs: event.asOf, qty: event.qty });
-  invariant(event.qty >= 0, `snapshot ${event.eventId} with negative qty ${event.qty} reached a position unvalidated`);
+  invariant(event.qty >= 0, () => `snapshot ${event.eventId} with negative qty ${event.qty} reached a position unvalidated`);
 
   if (event.eventId === state.snapshotEventId) return unchanged(state, 'duplicate');
   // One eventId names one event: a snapshot reusing an adjustment's id is a re-delivery, not news.
@@ -120,7 +120,7 @@ export function applyStockEvent(state: PositionState, event: StockEvent): ApplyR
 
 /** Applies an adjustment (a delta, or a fulfilled sale from reservation.ts). */
 export function applyAdjustment(state: PositionState, adjustment: Adjustment): ApplyResult {
-  invariant(Number.isSafeInteger(adjustment.qty) && adjustment.qty !== 0, `adjustment ${adjustment.eventId} has qty ${adjustment.qty}: expected a non-zero integer`);
+  invariant(Number.isSafeInteger(adjustment.qty) && adjustment.qty !== 0, () => `adjustment ${adjustment.eventId} has qty ${adjustment.qty}: expected a non-zero integer`);
   if (adjustment.eventId === state.snapshotEventId) return unchanged(state, 'duplicate');
   if (state.adjustments.some((a) => a.eventId === adjustment.eventId)) return unchanged(state, 'duplicate');
   if (adjustment.asOfMs <= state.snapshotAsOfMs) return unchanged(state, 'stale');
@@ -157,30 +157,30 @@ export function applyAdjustment(state: PositionState, adjustment: Adjustment): A
 
 /** Adds held units. The caller has checked ATP (reservation.ts). */
 export function reserve(state: PositionState, qty: number): PositionState {
-  invariant(Number.isSafeInteger(qty) && qty > 0, `reserve qty ${qty}: expected a positive integer`);
+  invariant(Number.isSafeInteger(qty) && qty > 0, () => `reserve qty ${qty}: expected a positive integer`);
   return { ...state, reserved: state.reserved + qty };
 }
 
 /** Removes held units on release, expiry or fulfilment. */
 export function unreserve(state: PositionState, qty: number): PositionState {
-  invariant(Number.isSafeInteger(qty) && qty > 0, `unreserve qty ${qty}: expected a positive integer`);
-  invariant(state.reserved >= qty, `unreserve ${qty} with only ${state.reserved} reserved: reserved would go negative`);
+  invariant(Number.isSafeInteger(qty) && qty > 0, () => `unreserve qty ${qty}: expected a positive integer`);
+  invariant(state.reserved >= qty, () => `unreserve ${qty} with only ${state.reserved} reserved: reserved would go negative`);
   return { ...state, reserved: state.reserved - qty };
 }
 
 /** Checks every invariant of a position; for boundaries (loading from a store, after a batch). */
 export function assertPosition(state: PositionState): void {
-  invariant(Number.isSafeInteger(state.reserved) && state.reserved >= 0, `reserved ${state.reserved}: expected a non-negative integer`);
-  invariant(Number.isSafeInteger(state.snapshotQty), `snapshotQty ${state.snapshotQty}: expected an integer`);
-  invariant(state.snapshotEventId === null || state.snapshotQty >= 0, `snapshot ${state.snapshotEventId} has negative qty ${state.snapshotQty}`);
-  invariant(state.adjustments.length <= adjustmentsMax, `${state.adjustments.length} adjustments: at most ${adjustmentsMax}`);
+  invariant(Number.isSafeInteger(state.reserved) && state.reserved >= 0, () => `reserved ${state.reserved}: expected a non-negative integer`);
+  invariant(Number.isSafeInteger(state.snapshotQty), () => `snapshotQty ${state.snapshotQty}: expected an integer`);
+  invariant(state.snapshotEventId === null || state.snapshotQty >= 0, () => `snapshot ${state.snapshotEventId} has negative qty ${state.snapshotQty}`);
+  invariant(state.adjustments.length <= adjustmentsMax, () => `${state.adjustments.length} adjustments: at most ${adjustmentsMax}`);
   const ids = new Set<string>();
   state.adjustments.forEach((a, i) => {
-    invariant(a.asOfMs > state.snapshotAsOfMs, `adjustment ${a.eventId} at ${a.asOfMs} is not after the snapshot at ${state.snapshotAsOfMs}`);
-    invariant(a.qty !== 0 && Number.isSafeInteger(a.qty), `adjustment ${a.eventId} has qty ${a.qty}`);
-    invariant(!ids.has(a.eventId) && a.eventId !== state.snapshotEventId, `eventId ${a.eventId} appears twice`);
+    invariant(a.asOfMs > state.snapshotAsOfMs, () => `adjustment ${a.eventId} at ${a.asOfMs} is not after the snapshot at ${state.snapshotAsOfMs}`);
+    invariant(a.qty !== 0 && Number.isSafeInteger(a.qty), () => `adjustment ${a.eventId} has qty ${a.qty}`);
+    invariant(!ids.has(a.eventId) && a.eventId !== state.snapshotEventId, () => `eventId ${a.eventId} appears twice`);
     ids.add(a.eventId);
     const previous = state.adjustments[i - 1];
-    invariant(previous === undefined || adjustmentBefore(previous, a), `adjustments out of order at ${a.eventId}`);
+    invariant(previous === undefined || adjustmentBefore(previous, a), () => `adjustments out of order at ${a.eventId}`);
   });
 }

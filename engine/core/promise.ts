@@ -27,42 +27,42 @@ export interface LocalParts {
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
-const weekdays: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
 
 function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', weekday: 'short' });
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
     formatters.set(timeZone, f);
   }
   return f;
 }
 
-export function localParts(ms: number, timeZone: string): LocalParts {
-  const out: LocalParts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, weekday: 0 };
-  for (const part of formatter(timeZone).formatToParts(ms)) {
-    switch (part.type) {
-      case 'year':
-        out.year = Number(part.value);
-        break;
-      case 'month':
-        out.month = Number(part.value);
-        break;
-      case 'day':
-        out.day = Number(part.value);
-        break;
-      case 'hour':
-        out.hour = Number(part.value);
-        break;
-      case 'minute':
-        out.minute = Number(part.value);
-        break;
-      case 'weekday':
-        out.weekday = weekdays[part.value] ?? 0;
-        break;
-    }
+const hourMs = 3_600_000;
+// UTC offsets by (zone, hour): Intl is slow (microseconds a call) and a basket asks for dozens of
+// local times; offsets change only on hour boundaries in the zones retail runs in. Bounded: the
+// cache is dropped when it reaches offsetCacheMax entries.
+const offsetCache = new Map<string, Map<number, number>>();
+const offsetCacheMax = 100_000;
+
+function offsetMs(ms: number, timeZone: string): number {
+  const hour = Math.floor(ms / hourMs);
+  let zone = offsetCache.get(timeZone);
+  if (!zone) offsetCache.set(timeZone, (zone = new Map()));
+  let offset = zone.get(hour);
+  if (offset === undefined) {
+    const at = hour * hourMs;
+    const parts: Record<string, number> = {};
+    for (const part of formatter(timeZone).formatToParts(at)) if (part.type !== 'literal') parts[part.type] = Number(part.value);
+    offset = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!) - at;
+    if (zone.size >= offsetCacheMax) zone.clear();
+    zone.set(hour, offset);
   }
-  return out;
+  return offset;
+}
+
+export function localParts(ms: number, timeZone: string): LocalParts {
+  const d = new Date(ms + offsetMs(ms, timeZone));
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), weekday: d.getUTCDay() };
 }
 
 /** Local wall-clock time in `timeZone` → ms since the epoch (the earlier instant in a DST overlap). */

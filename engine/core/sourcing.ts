@@ -150,17 +150,32 @@ function cheapestService(services: { carrier: Carrier; service: CarrierService }
   for (const s of services) {
     const days = bandDays(s.service.transitDaysByBand, km);
     if (days === undefined) continue;
-    if (!best || s.service.costCents < best.service.costCents || (s.service.costCents === best.service.costCents && days < best.days)) best = { ...s, days };
+    if (!best || s.service.costCents < best.service.costCents || (s.service.costCents === best.service.costCents && days < best.days)) best = { carrier: s.carrier, service: s.service, days };
   }
   return best;
 }
 
-function shipFrom(network: NetworkConfig, index: ChannelIndex, location: NetworkLocation, lines: { sku: string; qty: number }[], destination: GeoPoint, nowMs: number): Shipment | undefined {
-  const km = haversineKm(location, destination);
-  const service = cheapestService(index.standard, km);
-  if (!service) return undefined;
-  const ready = readyAtMs(location, nowMs, network.timeZone);
-  return { from: location.id, lines, carrier: service.carrier.id, service: service.service.id, readyAtMs: ready, deliverAtMs: deliveredAtMs(ready, service.days, location.timeZone ?? network.timeZone) };
+/** Per request: where a location's parcel to the destination is ready and delivered, by location id. */
+type ShipTimes = Map<string, { carrier: string; service: string; readyAtMs: number; deliverAtMs: number } | null>;
+
+function shipTimes(network: NetworkConfig, index: ChannelIndex, location: NetworkLocation, destination: GeoPoint, nowMs: number, times: ShipTimes) {
+  let t = times.get(location.id);
+  if (t === undefined) {
+    const km = haversineKm(location, destination);
+    const service = cheapestService(index.standard, km);
+    if (!service) t = null;
+    else {
+      const ready = readyAtMs(location, nowMs, network.timeZone);
+      t = { carrier: service.carrier.id, service: service.service.id, readyAtMs: ready, deliverAtMs: deliveredAtMs(ready, service.days, location.timeZone ?? network.timeZone) };
+    }
+    times.set(location.id, t);
+  }
+  return t;
+}
+
+function shipFrom(network: NetworkConfig, index: ChannelIndex, location: NetworkLocation, lines: { sku: string; qty: number }[], destination: GeoPoint, nowMs: number, times: ShipTimes): Shipment | undefined {
+  const t = shipTimes(network, index, location, destination, nowMs, times);
+  return t ? { from: location.id, lines, carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs } : undefined;
 }
 
 function costOf(index: ChannelIndex, shipment: Shipment): number {
@@ -240,6 +255,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const lines = query.lines;
   const options: Omit<AvailabilityOption, 'rank' | 'promiseAt'>[] = [];
   const tz = network.timeZone;
+  const times: ShipTimes = new Map();
 
   if (methods.includes('delivery') && query.destination) {
     const destination = query.destination;
@@ -247,7 +263,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     const singles: { shipment: Shipment; cost: number; p: number }[] = [];
     for (const l of index.shippers) {
       if (!holdsAll(lines, l.id, atpAt)) continue;
-      const shipment = shipFrom(network, index, l, lines.map((x) => ({ ...x })), destination, query.nowMs);
+      const shipment = shipFrom(network, index, l, lines.map((x) => ({ ...x })), destination, query.nowMs, times);
       if (shipment) singles.push({ shipment, cost: costOf(index, shipment), p: priority(index.channel, l.type) });
     }
     singles.sort((a, b) => a.shipment.deliverAtMs - b.shipment.deliverAtMs || a.cost - b.cost || a.p - b.p);
@@ -264,7 +280,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
       if (plan && plan.size <= shipmentsMax) {
         const shipments: Shipment[] = [];
         for (const [from, planLines] of plan) {
-          const s = shipFrom(network, index, index.shippers.find((l) => l.id === from)!, planLines, destination, query.nowMs);
+          const s = shipFrom(network, index, index.shippers.find((l) => l.id === from)!, planLines, destination, query.nowMs, times);
           if (!s) {
             shipments.length = 0;
             break;
@@ -356,7 +372,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     }
   }
 
-  options.sort((a, b) => a.shipmentCount - b.shipmentCount || a.promiseAtMs - b.promiseAtMs || a.costCents - b.costCents || a.id.localeCompare(b.id));
+  options.sort((a, b) => a.shipmentCount - b.shipmentCount || a.promiseAtMs - b.promiseAtMs || a.costCents - b.costCents || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const ranked: AvailabilityOption[] = options.map((o, i) => ({ ...o, rank: i + 1, promiseAt: new Date(o.promiseAtMs).toISOString() }));
 
   const lineAnswers: LineAvailability[] = lines.map((line) => {
@@ -368,8 +384,8 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
       let best: number | undefined;
       for (const l of index.shippers) {
         if (atpAt(line.sku, l.id) < line.qty) continue;
-        const s = shipFrom(network, index, l, [line], query.destination, query.nowMs);
-        if (s && (best === undefined || s.deliverAtMs < best)) best = s.deliverAtMs;
+        const t = shipTimes(network, index, l, query.destination, query.nowMs, times);
+        if (t && (best === undefined || t.deliverAtMs < best)) best = t.deliverAtMs;
       }
       if (best !== undefined) answer.bestDeliveryAtMs = best;
     }
@@ -396,7 +412,7 @@ export function skuAvailability(network: NetworkConfig, query: { channel: string
   for (const l of index.shippers) {
     if (atpAt(query.sku, l.id) < 1) continue;
     let deliverAt: number | undefined;
-    if (query.near) deliverAt = shipFrom(network, index, l, [{ sku: query.sku, qty: 1 }], query.near, query.nowMs)?.deliverAtMs;
+    if (query.near) deliverAt = shipFrom(network, index, l, [{ sku: query.sku, qty: 1 }], query.near, query.nowMs, new Map())?.deliverAtMs;
     else {
       const firstBand = Math.min(...index.standard.map((s) => s.service.transitDaysByBand[0]?.days ?? Infinity));
       if (Number.isFinite(firstBand)) deliverAt = deliveredAtMs(readyAtMs(l, query.nowMs, network.timeZone), firstBand, l.timeZone ?? network.timeZone);

@@ -81,7 +81,7 @@ export class MemoryStore implements InventoryStore {
       if (line.state === 'h' && line.expiresAtMs <= nowMs) {
         const p = this.position(sku, field.slice(field.lastIndexOf('|') + 1), true);
         p.reserved -= line.qty;
-        invariant(p.reserved >= 0, `reserved < 0 at ${sku}`);
+        invariant(p.reserved >= 0, () => `reserved < 0 at ${sku}`);
         lines.delete(field);
       }
     }
@@ -183,7 +183,7 @@ export class MemoryStore implements InventoryStore {
       }
       const p = this.position(line.sku, line.location, true);
       p.reserved -= held.qty;
-      invariant(p.reserved >= 0, `reserved < 0 at ${line.sku} ${line.location}`);
+      invariant(p.reserved >= 0, () => `reserved < 0 at ${line.sku} ${line.location}`);
       if (op === 'fulfil') this.applyAdjustment(p, `fulfil:${r.id}:${line.location}`, -held.qty, nowMs);
       lines.delete(field);
     }
