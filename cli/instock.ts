@@ -41,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       return bench(config, rest);
     case 'engine':
       return engine(config);
+
     default:
       process.stderr.write(`instock: unknown command "${command}"\n${usage}\n`);
       return 2;

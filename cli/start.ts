@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { backends, type Config } from '../config/config.js';
 import { VelocityTracker } from '../engine/core/velocity.js';
+import type { StockEvent } from '../engine/core/types.js';
 import { loadNetworkFile, watchNetworkFile, type NetworkConfig } from '../engine/network/config.js';
 import { sampleNetwork, sampleSku, sampleStockEvents } from '../engine/network/sample.js';
 import { openStore } from '../engine/store/open.js';
@@ -20,9 +21,18 @@ import type { AtpChange } from '../engine/stream/wire.js';
 import type { InventoryStore } from '../engine/store/types.js';
 import { ApiKeys, generateApiKey, parseApiKeys, scopes } from '../gateway/auth.js';
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
+import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState } from '../gateway/network-state.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
+
+/** What cli/start-history.ts gives `start`: the writer the in-process feeds use, analytics, close. */
+interface RunningHistory {
+  writer: { stockEvents(events: readonly StockEvent[]): void };
+  analytics: NonNullable<GatewayOptions['analytics']>;
+  close(): Promise<void>;
+}
+type StartHistory = (config: Config, deps: { feeds: GatewayFeeds; velocity: VelocityTracker; registry: Registry; kafka?: KafkaClient; log: (message: string) => void }) => Promise<RunningHistory>;
 
 /** A fixed source time for the sample stock: loading it twice (e.g. against Redis) changes nothing. */
 export const sampleAsOfMs = Date.UTC(2026, 0, 1);
@@ -79,66 +89,89 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   // Changes reach the live hub once the gateway exists; until then there is no subscriber to tell.
   const liveSink: { push?: (changes: AtpChange[]) => void } = {};
   let submitEvents: GatewayOptions['submitEvents'];
-  const analytics: GatewayOptions['analytics'] = undefined;
+  let analytics: GatewayOptions['analytics'];
 
   const { keys, generated } = apiKeys(config);
 
+  let kafka: KafkaClient | undefined;
   if (config.kafkaBrokers.length > 0) {
     const { kafkaClient } = await import('../connectors/kafka.js');
-    const kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`);
+    kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`);
     const kafkaFeeds = new KafkaFeeds(kafka, { changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations }, (m) => process.stderr.write(`${m}\n`));
     await kafkaFeeds.start((changes) => liveSink.push?.(changes));
     closers.push(() => kafkaFeeds.stop());
     feeds = kafkaFeeds;
-    if (role === 'start') {
-      const { StreamEngine } = await import('../engine/stream/engine.js');
-      const engine = new StreamEngine({
-        kafka,
-        topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq, reservations: config.kafkaTopicReservations },
-        groupId: config.kafkaGroupId,
-        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-        store,
-        network: () => network.current(),
-        velocity,
-        registry,
-        log: write,
-      } as ConstructorParameters<typeof StreamEngine>[0]);
-      await engine.start();
-      closers.unshift(() => engine.stop());
-      if (config.sampleSkus > 0) {
-        const { encodeStockEvent } = await import('../engine/stream/codec.js');
-        const producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true } } as never);
-        await producer.connect();
-        const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
-        for (let i = 0; i < events.length; i += 5_000) {
-          await producer.send({ topic: config.kafkaTopicStock, messages: events.slice(i, i + 5_000).map((e) => ({ key: e.sku, value: encodeStockEvent(e) })) });
-        }
-        await producer.disconnect();
-        write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs produced to ${config.kafkaTopicStock}`);
-      }
-    }
   } else {
     const local = new LocalFeeds();
     feeds = local;
     local.onChanges((changes) => liveSink.push?.(changes));
+    // Holds feed velocity: what sells fast is applied first (Kafka mode: the engine reads inventory.reservations).
     local.onTransitions((transitions) => {
       for (const t of transitions) {
         if (t.transition !== 'held') continue;
         for (const line of t.lines) velocity.record(line.sku, t.channel, line.qty, t.atMs);
       }
     });
-    if (role === 'start') {
-      const { InProcessStream } = await import('../engine/stream/in-process.js');
-      const stream = new InProcessStream({ store, network: () => network.current(), velocity });
-      stream.onChanges((changes) => local.changes(changes));
-      closers.unshift(() => stream.close());
-      submitEvents = (values) => stream.submit(values);
-      if (config.sampleSkus > 0) {
-        const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
-        const tLoad = Date.now();
-        for (let i = 0; i < events.length; i += 10_000) await stream.submit(events.slice(i, i + 10_000));
-        write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs applied in ${Date.now() - tLoad} ms`);
+  }
+
+  // History first: it seeds velocity, so best sellers lead from the first event. A ClickHouse that
+  // does not answer never stops ATP: Instock starts without history and says so.
+  let history: RunningHistory | undefined;
+  if (role === 'start') {
+    try {
+      // Loaded by name: cli/start-history.ts wires engine/history, which can be absent from a build.
+      const historyModule = './start-history.js';
+      const { startHistory } = (await import(historyModule)) as { startHistory: StartHistory };
+      history = await startHistory(config, { feeds, velocity, registry, ...(kafka ? { kafka } : {}), log: write });
+      const h = history;
+      analytics = (query) => h.analytics(query);
+      closers.push(() => h.close());
+    } catch (error) {
+      process.stderr.write(`instock: history (ClickHouse ${config.clickhouseUrl || 'chDB'}) is not available, running without it: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+
+  if (role === 'start' && kafka) {
+    const { StreamEngine } = await import('../engine/stream/engine.js');
+    const engine = new StreamEngine({
+      kafka,
+      topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq, reservations: config.kafkaTopicReservations },
+      groupId: config.kafkaGroupId,
+      sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+      store,
+      network: () => network.current(),
+      velocity,
+      registry,
+      log: write,
+    } as ConstructorParameters<typeof StreamEngine>[0]);
+    await engine.start();
+    closers.unshift(() => engine.stop());
+    if (config.sampleSkus > 0) {
+      const { encodeStockEvent } = await import('../engine/stream/codec.js');
+      const producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true } } as never);
+      await producer.connect();
+      const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
+      for (let i = 0; i < events.length; i += 5_000) {
+        await producer.send({ topic: config.kafkaTopicStock, messages: events.slice(i, i + 5_000).map((e) => ({ key: e.sku, value: encodeStockEvent(e) })) });
       }
+      await producer.disconnect();
+      write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs produced to ${config.kafkaTopicStock}`);
+    }
+  } else if (role === 'start') {
+    const { InProcessStream } = await import('../engine/stream/in-process.js');
+    const stream = new InProcessStream({ store, network: () => network.current(), velocity });
+    stream.onChanges((changes) => feeds.changes(changes));
+    if (history) {
+      const writer = history.writer;
+      stream.onEvents((events) => writer.stockEvents(events));
+    }
+    closers.unshift(() => stream.close());
+    submitEvents = (values) => stream.submit(values);
+    if (config.sampleSkus > 0) {
+      const events = sampleStockEvents(network.current(), { skus: config.sampleSkus, asOfMs: sampleAsOfMs });
+      const tLoad = Date.now();
+      for (let i = 0; i < events.length; i += 10_000) await stream.submit(events.slice(i, i + 10_000));
+      write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs applied in ${Date.now() - tLoad} ms`);
     }
   }
 
@@ -176,7 +209,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
     closers.push(() => rmSync(stateFile, { force: true }));
   }
 
-  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: none (not built yet))`);
+  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: ${history ? kinds.history : 'none'})`);
   write(`network: ${network.current().locations.length} locations, channels ${network.current().channels.map((c) => c.id).join(', ')}${config.networkFile ? ` from ${config.networkFile} (reloaded on change)` : ' (built-in sample; set NETWORK_FILE for yours)'}`);
   if (generated) write(`API key (every scope; set GATEWAY_API_KEYS for your own): ${generated}`);
   else write(`API keys: ${keys.size} from GATEWAY_API_KEYS`);

@@ -23,7 +23,7 @@ export class EngineMetrics {
   }
 }
 
-export function startMetricsServer(metrics: EngineMetrics, host: string, port: number): Promise<Server> {
+export function startMetricsServer(metrics: { registry: Registry }, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void metrics.registry.metrics().then((text) => {
