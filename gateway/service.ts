@@ -63,7 +63,7 @@ export class GatewayService {
   /** ATP per (sku, location) in one channel, read live: one store read per SKU, all in flight at once. */
   private async atpTable(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ table: AtpTable; positions: PositionState[][] }> {
     const rules = channelRules(network, channel);
-    const positions = await Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)));
+    const positions = await this.store.positionsMany(skus, nowMs);
     const table: AtpTable = new Map();
     skus.forEach((sku, i) => {
       const row = new Map<string, number>();

@@ -59,7 +59,17 @@ export class MemoryStore implements InventoryStore {
     let p = bySku.get(location);
     if (!p) {
       p = emptyPosition();
-      if (create) bySku.set(location, p);
+      if (create) {
+        // Keep each SKU's map in location order so positions() needs no sort: reads are far more
+        // frequent than a new position appearing.
+        const last = [...bySku.keys()].pop();
+        bySku.set(location, p);
+        if (last !== undefined && location < last) {
+          const sorted = [...bySku.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+          bySku.clear();
+          for (const [k, v] of sorted) bySku.set(k, v);
+        }
+      }
     }
     return p;
   }
@@ -132,9 +142,14 @@ export class MemoryStore implements InventoryStore {
     this.expireDueLines(sku, nowMs);
     const bySku = this.positionsBySku.get(sku);
     if (!bySku) return [];
-    return [...bySku.entries()]
-      .map(([location, p]) => ({ sku, location, onHand: p.snap + p.adj, reserved: p.reserved }))
-      .sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
+    const out: PositionState[] = [];
+    // Already in location order (see position()).
+    for (const [location, p] of bySku) out.push({ sku, location, onHand: p.snap + p.adj, reserved: p.reserved });
+    return out;
+  }
+
+  async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
+    return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

@@ -94,6 +94,14 @@ export class RedisStore implements InventoryStore {
     return rows.map((r) => ({ sku, ...r })).sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
   }
 
+  async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
+    for (const sku of skus) checkId('sku', sku);
+    // A cluster spreads SKUs over slots: one call per SKU, all in flight at once.
+    if (this.clustered || skus.length === 1) return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
+    const lists = await this.scripts.readPositionsMany(skus, nowMs);
+    return lists.map((rows, i) => rows.map((r) => ({ sku: skus[i]!, ...r })).sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0)));
+  }
+
   async hold(request: HoldRequest): Promise<Reservation> {
     const lines = checkHold(request);
     const rules = new Map(request.lines.map((l) => [`${l.sku}\u0000${l.location}`, l.rule]));

@@ -16,7 +16,7 @@ export function loadScript(name: string): string {
   return source.replace(/^--!include (\S+)$/gm, (_, file: string) => readFileSync(join(luaDir, 'includes', file), 'utf8'));
 }
 
-const scriptNames = ['applyEvents', 'readPositions', 'holdLines', 'holdBaskets', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
+const scriptNames = ['applyEvents', 'readPositions', 'readPositionsMany', 'holdLines', 'holdBaskets', 'transitionLines', 'beginReservation', 'beginTransition', 'finishReservation'] as const;
 type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
@@ -76,6 +76,20 @@ export class Scripts {
     const reply = await this.call.readPositions(3, ...this.keys.skuKeyList(sku), nowMs);
     const out: { location: string; onHand: number; reserved: number }[] = [];
     for (let i = 0; i < reply.length; i += 3) out.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
+    return out;
+  }
+
+  /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
+  async readPositionsMany(skus: string[], nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[][]> {
+    const reply = await this.call.readPositionsMany(skus.length * 3, ...this.skuKeys(skus), nowMs);
+    const out: { location: string; onHand: number; reserved: number }[][] = [];
+    let i = 0;
+    for (let k = 0; k < skus.length; k++) {
+      const n = Number(reply[i++]);
+      const list: { location: string; onHand: number; reserved: number }[] = [];
+      for (let j = 0; j < n; j++, i += 3) list.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
+      out.push(list);
+    }
     return out;
   }
 

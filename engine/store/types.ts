@@ -69,6 +69,8 @@ export interface InventoryStore {
   applyEvents(events: StockEvent[], nowMs?: number): Promise<ApplyResult[]>;
   /** Positions of `sku` at every location that has one, holds past their expiry released first. */
   positions(sku: string, nowMs: number): Promise<PositionState[]>;
+  /** positions() of several SKUs, in order (one round trip where the store allows it). */
+  positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]>;
   /** Holds every line or none. Retrying the same id returns the first outcome. */
   hold(request: HoldRequest): Promise<Reservation>;
   /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */

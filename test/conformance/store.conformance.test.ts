@@ -284,6 +284,18 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       const late = await store.transition('ttl', 'confirm', T0 + 2_001).catch((e: unknown) => e);
       expect((late as InventoryError).code).toBe('invalid_transition');
     });
+
+    it('reads several SKUs at once exactly as one by one, expired holds released, unknown SKUs empty', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('m1', 'dc', 5), snapshot('m1', 'b-store', 7), snapshot('m1', 'a-store', 9), snapshot('m2', 'dc', 3)], T0);
+      await store.hold({ reservationId: 'many', channel: 'web', lines: [{ sku: 'm2', location: 'dc', qty: 2, rule }], holdTtlMs: 2_000, nowMs: T0 });
+      const many = await store.positionsMany(['m2', 'none', 'm1'], T0 + 1_000);
+      expect(many).toEqual([await store.positions('m2', T0 + 1_000), [], await store.positions('m1', T0 + 1_000)]);
+      expect(many[2]!.map((p) => p.location)).toEqual(['a-store', 'b-store', 'dc']);
+      expect(many[0]![0]!.reserved).toBe(2);
+      // Past the TTL the hold is released by the read itself.
+      expect((await store.positionsMany(['m2', 'm1'], T0 + 2_000))[0]![0]!.reserved).toBe(0);
+    });
   });
 });
 

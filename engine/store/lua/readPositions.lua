@@ -11,9 +11,11 @@ expireDueLines(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local p = readPosition(KEYS[1], all[i])
+  -- The packed value starts snap:adj:res (writePosition); read those from the HGETALL reply
+  -- rather than HGET every field again.
+  local snap, adj, res = string.match(all[i + 1], '^(-?%d+):(-?%d+):(-?%d+):')
   out[#out + 1] = all[i]
-  out[#out + 1] = p.snap + p.adj
-  out[#out + 1] = p.res
+  out[#out + 1] = tonumber(snap) + tonumber(adj)
+  out[#out + 1] = tonumber(res)
 end
 return out

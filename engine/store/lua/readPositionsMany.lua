@@ -1,0 +1,26 @@
+-- readPositionsMany: every position of several SKUs in one call (standalone Redis only: the SKUs'
+-- keys sit in different hash slots), each SKU's expired holds released first. A basket's
+-- availability reads all its SKUs in one round trip.
+--
+-- KEYS[3i-2] positions hash  KEYS[3i-1] lines hash  KEYS[3i] expiries sorted set, for SKU i
+-- ARGV[1] nowMs
+-- Returns a flat array: for each SKU in order, n (its position count) then n triples
+-- location, onHand, reserved.
+
+--!include position.lua
+--!include expire.lua
+
+local nowMs = tonumber(ARGV[1])
+local out = {}
+for k = 1, #KEYS, 3 do
+  expireDueLines(KEYS[k], KEYS[k + 1], KEYS[k + 2], nowMs)
+  local all = redis.call('HGETALL', KEYS[k])
+  out[#out + 1] = #all / 2
+  for i = 1, #all, 2 do
+    local snap, adj, res = string.match(all[i + 1], '^(-?%d+):(-?%d+):(-?%d+):')
+    out[#out + 1] = all[i]
+    out[#out + 1] = tonumber(snap) + tonumber(adj)
+    out[#out + 1] = tonumber(res)
+  end
+end
+return out
