@@ -282,13 +282,18 @@ function parseCarrier(c: Checker, raw: unknown, path: string): Carrier | undefin
   return id === undefined || name === undefined ? undefined : { id, name, services };
 }
 
-function unique(c: Checker, items: { id: string }[], path: string): void {
+/** Duplicate ids, with the indexes of the file (invalid entries included, so paths stay true). */
+function unique(c: Checker, raw: unknown, path: string): Set<string> {
   const seen = new Map<string, number>();
-  items.forEach((item, i) => {
-    const first = seen.get(item.id);
-    if (first !== undefined) c.fail(`${path}[${i}].id`, `an id not already used (by ${path}[${first}])`, item.id);
-    else seen.set(item.id, i);
+  if (!Array.isArray(raw)) return new Set();
+  raw.forEach((item: unknown, i) => {
+    const id = typeof item === 'object' && item !== null ? (item as Obj).id : undefined;
+    if (typeof id !== 'string') return;
+    const first = seen.get(id);
+    if (first !== undefined) c.fail(`${path}[${i}].id`, `an id not already used (by ${path}[${first}])`, id);
+    else seen.set(id, i);
   });
+  return new Set(seen.keys());
 }
 
 /** Validates a parsed file; throws NetworkConfigError listing every problem. */
@@ -299,13 +304,13 @@ export function parseNetworkConfig(input: unknown, source: string): NetworkConfi
   const timeZone = c.timeZone(o.timeZone ?? 'UTC', 'timeZone') ?? 'UTC';
   const locations = (c.arr(o.locations, 'locations', locationsMax) ?? []).map((l, i) => parseLocation(c, l, `locations[${i}]`, timeZone)).filter((l): l is NetworkLocation => l !== undefined);
   if (Array.isArray(o.locations) && o.locations.length === 0) c.fail('locations', 'at least one location', []);
-  unique(c, locations, 'locations');
-  const ids = new Set(locations.map((l) => l.id));
+  // Channels are checked against every declared id, so one bad location is one problem, not many.
+  const ids = unique(c, o.locations, 'locations');
   const channels = (c.arr(o.channels, 'channels', channelsMax) ?? []).map((ch, i) => parseChannel(c, ch, `channels[${i}]`, ids)).filter((ch): ch is NetworkChannel => ch !== undefined);
   if (Array.isArray(o.channels) && o.channels.length === 0) c.fail('channels', 'at least one channel', []);
-  unique(c, channels, 'channels');
+  unique(c, o.channels, 'channels');
   const carriers = (c.arr(o.carriers ?? [], 'carriers', carriersMax) ?? []).map((ca, i) => parseCarrier(c, ca, `carriers[${i}]`)).filter((ca): ca is Carrier => ca !== undefined);
-  unique(c, carriers, 'carriers');
+  unique(c, o.carriers, 'carriers');
   const t = o.transfer === undefined ? { transitDaysByBand: [{ maxKm: 40_000, days: 2 }] } : c.obj(o.transfer, 'transfer');
   const transferBands = t ? c.bands(t.transitDaysByBand, 'transfer.transitDaysByBand') : undefined;
   if (c.problems.length > 0) throw new NetworkConfigError(source, c.problems);
