@@ -13,6 +13,9 @@ commands:
   start                                 run Instock: engine + gateway in one process (embedded default unless Kafka/Redis/ClickHouse are configured)
   gateway                               run the HTTP/WebSocket gateway alone
   engine                                run the stream engine alone (needs KAFKA_BROKERS; Redis, or in-memory store)
+  history                               run the history consumer alone: Kafka → ClickHouse (needs KAFKA_BROKERS)
+  analytics velocity|stockouts|cover|sellthrough [--top N] [--since 7d] [--channel c] [--sku s] [--format table|csv|json]
+                                        history reports (ClickHouse server, a running npm start, or chDB)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
   bench store|availability [--quick]    benchmarks; table on stdout, JSON under benchmarks/results/
   config                                print every setting with its env var, default and current value
@@ -39,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'bench':
       return bench(config, rest);
+    case 'history':
+      return (await import('./history.js')).historyCommand(config, rest);
+    case 'analytics':
+      return (await import('./history.js')).analyticsCommand(config, rest);
     case 'engine':
       return engine(config);
 
