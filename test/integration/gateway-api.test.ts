@@ -3,7 +3,9 @@
 // holds, and bad requests of every kind answered 4xx with problem+json while the server keeps
 // serving. Times are pinned with the gateway's clock so cut-offs are crossed on purpose.
 
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectPath } from '../../config/paths.js';
 import { Packr } from 'msgpackr';
 import { Registry } from 'prom-client';
 import { positionAtp } from '../../engine/core/atp.js';
@@ -326,6 +328,15 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expect(text).toMatch(/instock_gateway_requests_total\{route="\/v1\/availability",method="POST",status="400"\} [1-9]/);
       expect(text).toMatch(/instock_gateway_request_duration_seconds_count\{route="\/v1\/reservations"\} [1-9]/);
       expect(text).toMatch(/instock_gateway_availability_options_count\{channel="[^"]+"\} [1-9]/);
+      // Every series the gateway dashboard and alert rules query is one this gateway exports.
+      const used = new Set(
+        [readFileSync(projectPath('grafana', 'dashboards', 'instock-gateway.json'), 'utf8'), readFileSync(projectPath('grafana', 'prometheus', 'rules', 'instock.yml'), 'utf8')]
+          .join('\n')
+          .match(/instock_gateway_[a-z_]+/g)!
+          .map((name) => name.replace(/_(bucket|sum|count)$/, '')),
+      );
+      expect(used.size).toBeGreaterThanOrEqual(6);
+      for (const name of used) expect(text, name).toContain(`# HELP ${name} `);
     });
   });
 });
