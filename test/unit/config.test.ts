@@ -24,7 +24,7 @@ describe('configuration', () => {
   });
 
   it.each([
-    ['GATEWAY_PORT', 'eighty', /GATEWAY_PORT="eighty" is invalid: expected an integer between 1 and 65535/],
+    ['GATEWAY_PORT', 'eighty', /GATEWAY_PORT="eighty" is invalid: expected an integer between 0 and 65535/],
     ['GATEWAY_PORT', '70000', /GATEWAY_PORT="70000" is invalid/],
     ['KAFKA_BROKERS', 'localhost', /KAFKA_BROKERS="localhost" is invalid: expected a comma-separated list of host:port/],
     ['REDIS_URL', 'http://x:1', /REDIS_URL="http:\/\/x:1" is invalid: expected a URL starting with redis: or rediss:/],
