@@ -3,9 +3,10 @@
 // since the epoch. Pure functions, no I/O.
 //
 // The rules, as a retailer's operations team states them:
-// - Locations process orders Monday to Saturday. An order taken on a working day before the
-//   location's cut-off starts processing at once; otherwise it starts on the next working day at
-//   opening (08:00 local). Ready = start + processing time.
+// - Locations process orders Monday to Saturday from opening (08:00 local). An order taken on a
+//   working day before the location's cut-off starts processing at once (at opening if it came in
+//   the night); otherwise it starts on the next working day at opening. Ready = start + processing
+//   time. (No holidays: a calendar per location is not configured yet.)
 // - Carriers deliver Monday to Saturday, by the end of the delivery round (20:00 local).
 //   `transitDays` counts delivery days after the ready day: 1 = the next delivery day.
 // - Same-day (transitDays 0, express couriers) needs the parcel ready before the last pick-up
@@ -106,7 +107,11 @@ export function readyAtMs(location: { processingMinutes: number; cutoffLocal: st
   const tz = location.timeZone ?? defaultTimeZone;
   const p = localParts(orderMs, tz);
   const minutes = p.hour * 60 + p.minute;
-  if (p.weekday !== 0 && minutes < cutoffMinutes(location.cutoffLocal)) return orderMs + location.processingMinutes * 60_000;
+  if (p.weekday !== 0 && minutes < cutoffMinutes(location.cutoffLocal)) {
+    // A night order waits for the team: a store cannot have a basket ready at 04:00.
+    const startMs = minutes < openingMinutes ? zonedToUtc(p.year, p.month, p.day, openingMinutes, tz) : orderMs;
+    return startMs + location.processingMinutes * 60_000;
+  }
   const next = nextWorkingDay(p);
   return zonedToUtc(next.year, next.month, next.day, openingMinutes, tz) + location.processingMinutes * 60_000;
 }
