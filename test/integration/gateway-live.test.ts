@@ -172,6 +172,55 @@ describe('live stock on the embedded default', () => {
   });
 });
 
+describe('live stock for a client that stops reading', () => {
+  it('stops writing past the buffered-amount bound, keeps only the latest values, and catches up when the client reads again', async () => {
+    const network = sampleNetwork();
+    const web = network.channels[0]!.id;
+    const dc = network.locations.find((l) => l.type === 'dc' && network.channels[0]!.locations.includes(l.id))!;
+    const store = new MemoryStore();
+    const state = new NetworkState(network);
+    const feeds = new LocalFeeds();
+    const stream = new InProcessStream({ store, network: () => state.current(), velocity: new VelocityTracker() });
+    let gateway: RunningGateway | undefined;
+    stream.onChanges((changes) => feeds.changes(changes));
+    feeds.onChanges((changes) => gateway?.live?.onChanges(changes));
+    const service = new GatewayService(store, state, feeds);
+    gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: new ApiKeys([{ name: 'live', secret: key, scopes }]), log: () => {} });
+    const skus = Array.from({ length: liveSubscriptionsMax }, (_, i) => `SLOW-${String(i).padStart(4, '0')}`);
+    const client = await LiveClient.open(gateway.port);
+    try {
+      await stream.submit(skus.map((sku, i) => ({ type: 'snapshot', eventId: `slow-s-${i}`, sku, location: dc.id, qty: 10_000, asOf: Date.now() - 60_000 })));
+      client.send({ type: 'subscribe', channel: web, skus });
+      await client.until('initial values', () => skus.every((s) => client.latest.has(s)));
+      // The client stops reading: its socket buffer fills, then the server's.
+      (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const before = client.messages.length;
+      // Enough data to fill the kernel buffers of both ends (loopback send buffers autotune up to 4 MB).
+      const rounds = 160;
+      for (let r = 0; r < rounds; r++) {
+        await stream.submit(skus.map((sku, i) => ({ type: 'delta', eventId: `slow-d-${r}-${i}`, sku, location: dc.id, qty: -1, asOf: Date.now() - 30_000 + r })));
+        // Let a live tick run between rounds: each would send every SKU again to a reading client.
+        await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`)).text();
+      const coalesced = Number(/instock_gateway_ws_coalesced_total\{reason="coalesced"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      // Updates were replaced in the client's pending map instead of queued: memory stayed bounded.
+      expect(coalesced).toBeGreaterThan(liveSubscriptionsMax);
+      (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      const want = await service.channelAtps(web, skus, Date.now());
+      await client.until('the latest values after catching up', () => skus.every((s) => client.latest.get(s) === want.get(s)), 30_000);
+      const updatesAfterPause = client.messages.slice(before).reduce((n, m) => n + (m.updates?.length ?? 0), 0);
+      // Far fewer updates than rounds x SKUs reached the client: the slow client got the latest values only.
+      expect(updatesAfterPause).toBeLessThan((rounds * skus.length) / 2);
+    } finally {
+      client.close();
+      gateway.close();
+      await stream.close();
+      await store.close();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(!kafkaUp || !redisUp)('live stock through Kafka', () => {
   it('a stock event produced to Kafka reaches a subscribed WebSocket client through the engine and the change feed', async () => {
     const suffix = randomUUID().slice(0, 8);
