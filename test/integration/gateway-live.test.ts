@@ -181,11 +181,12 @@ describe('live stock for a client that stops reading', () => {
     const state = new NetworkState(network);
     const feeds = new LocalFeeds();
     const stream = new InProcessStream({ store, network: () => state.current(), velocity: new VelocityTracker() });
-    let gateway: RunningGateway | undefined;
+    const sink: { gateway?: RunningGateway } = {};
     stream.onChanges((changes) => feeds.changes(changes));
-    feeds.onChanges((changes) => gateway?.live?.onChanges(changes));
+    feeds.onChanges((changes) => sink.gateway?.live?.onChanges(changes));
     const service = new GatewayService(store, state, feeds);
-    gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: new ApiKeys([{ name: 'live', secret: key, scopes }]), log: () => {} });
+    const gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: new ApiKeys([{ name: 'live', secret: key, scopes }]), log: () => {} });
+    sink.gateway = gateway;
     const skus = Array.from({ length: liveSubscriptionsMax }, (_, i) => `SLOW-${String(i).padStart(4, '0')}`);
     const client = await LiveClient.open(gateway.port);
     try {
