@@ -298,6 +298,8 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expectProblem(await call('POST', '/v1/availability', { body: basket(Array.from({ length: 101 }, (_, i) => ({ sku: `S${i}`, qty: 1 }))) }), 400, /at most 100/);
       expectProblem(await call('POST', '/v1/availability', { raw: 'x'.repeat(70_000), headers: { 'content-type': 'application/json' } }), 413, /at most 65536/);
       expectProblem(await call('POST', '/v1/availability', { raw: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, /application\/json/);
+      expectProblem(await call('POST', '/v1/availability', { headers: { 'content-type': 'application/json' } }), 400, /no body/);
+      expectProblem(await call('POST', '/v1/availability', { raw: '[1,2]', headers: { 'content-type': 'application/json' } }), 400, /expected a JSON object/);
       expectProblem(await call('POST', '/v1/availability', { key: null, body: basket([{ sku: 'GW-A', qty: 1 }]) }), 401, /API key/);
       expectProblem(await call('POST', '/v1/availability', { key: 'wrong-key-0123456789', body: basket([{ sku: 'GW-A', qty: 1 }]) }), 401, /not valid/);
       expectProblem(await call('POST', '/v1/reservations', { key: readKey, body: {} }), 403, /reservations:write/);
