@@ -40,7 +40,7 @@ describe('instock CLI', () => {
   it('refuses a bad setting with exit 2 and a message naming the variable', () => {
     const result = cli(['config'], { GATEWAY_PORT: 'abc' });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('GATEWAY_PORT="abc" is invalid: expected an integer between 1 and 65535');
+    expect(result.stderr).toContain('GATEWAY_PORT="abc" is invalid: expected an integer between 0 and 65535');
   });
 
   it('lists every setting with its current value', () => {
