@@ -66,36 +66,40 @@ export function localParts(ms: number, timeZone: string): LocalParts {
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), weekday: d.getUTCDay() };
 }
 
+// Calendar arithmetic runs on local day numbers (days since 1970-01-01 in the zone's wall clock),
+// so a promise costs a few offset look-ups and no Date objects.
+
+/** The local day number of an instant in `timeZone`. */
+export function localDay(ms: number, timeZone: string): number {
+  return Math.floor((ms + offsetMs(ms, timeZone)) / dayMs);
+}
+
+/** Minutes since local midnight of an instant in `timeZone`. */
+function localMinutes(ms: number, timeZone: string): number {
+  const wall = ms + offsetMs(ms, timeZone);
+  return Math.floor((wall - Math.floor(wall / dayMs) * dayMs) / 60_000);
+}
+
+/** 0 = Sunday … 6 = Saturday; day 0 (1 Jan 1970) was a Thursday. */
+function weekdayOf(day: number): number {
+  return (((day + 4) % 7) + 7) % 7;
+}
+
+/** The next day after `day` that is not a Sunday. */
+function nextWorkingDay(day: number): number {
+  return weekdayOf(day + 1) === 0 ? day + 2 : day + 1;
+}
+
+/** Wall-clock time on a local day → ms since the epoch (the earlier instant in a DST overlap). */
+function localDayToUtc(day: number, minutesOfDay: number, timeZone: string): number {
+  const wall = day * dayMs + minutesOfDay * 60_000;
+  // Two passes converge on the offset in force at that wall time, across DST changes.
+  return wall - offsetMs(wall - offsetMs(wall, timeZone), timeZone);
+}
+
 /** Local wall-clock time in `timeZone` → ms since the epoch (the earlier instant in a DST overlap). */
 export function zonedToUtc(year: number, month: number, day: number, minutesOfDay: number, timeZone: string): number {
-  const wall = Date.UTC(year, month - 1, day, 0, minutesOfDay);
-  // Two passes converge on the offset in force at that wall time, across DST changes.
-  let guess = wall;
-  for (let i = 0; i < 2; i++) {
-    const p = localParts(guess, timeZone);
-    const shown = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute);
-    guess += wall - shown;
-  }
-  return guess;
-}
-
-interface LocalDate {
-  year: number;
-  month: number;
-  day: number;
-  weekday: number;
-}
-
-function addDays(date: LocalDate, days: number): LocalDate {
-  const d = new Date(Date.UTC(date.year, date.month - 1, date.day) + days * dayMs);
-  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), weekday: d.getUTCDay() };
-}
-
-/** The next date after `date` that is not a Sunday. */
-function nextWorkingDay(date: LocalDate): LocalDate {
-  let d = addDays(date, 1);
-  while (d.weekday === 0) d = addDays(d, 1);
-  return d;
+  return localDayToUtc(Date.UTC(year, month - 1, day) / dayMs, minutesOfDay, timeZone);
 }
 
 export function cutoffMinutes(cutoffLocal: string): number {
@@ -105,34 +109,34 @@ export function cutoffMinutes(cutoffLocal: string): number {
 /** When an order taken at `orderMs` is ready at a location (ready to ship or to collect). */
 export function readyAtMs(location: { processingMinutes: number; cutoffLocal: string; timeZone?: string }, orderMs: number, defaultTimeZone: string): number {
   const tz = location.timeZone ?? defaultTimeZone;
-  const p = localParts(orderMs, tz);
-  const minutes = p.hour * 60 + p.minute;
-  if (p.weekday !== 0 && minutes < cutoffMinutes(location.cutoffLocal)) {
+  const day = localDay(orderMs, tz);
+  const minutes = localMinutes(orderMs, tz);
+  if (weekdayOf(day) !== 0 && minutes < cutoffMinutes(location.cutoffLocal)) {
     // A night order waits for the team: a store cannot have a basket ready at 04:00.
-    const startMs = minutes < openingMinutes ? zonedToUtc(p.year, p.month, p.day, openingMinutes, tz) : orderMs;
+    const startMs = minutes < openingMinutes ? localDayToUtc(day, openingMinutes, tz) : orderMs;
     return startMs + location.processingMinutes * 60_000;
   }
-  const next = nextWorkingDay(p);
-  return zonedToUtc(next.year, next.month, next.day, openingMinutes, tz) + location.processingMinutes * 60_000;
+  return localDayToUtc(nextWorkingDay(day), openingMinutes, tz) + location.processingMinutes * 60_000;
 }
 
 /** When a parcel ready at `readyMs` is delivered after `transitDays` delivery days. */
 export function deliveredAtMs(readyMs: number, transitDays: number, timeZone: string): number {
-  const p = localParts(readyMs, timeZone);
-  let date: LocalDate = p;
+  let day = localDay(readyMs, timeZone);
   if (transitDays === 0) {
-    if (p.weekday === 0 || p.hour * 60 + p.minute >= sameDayLastPickupMinutes) date = nextWorkingDay(p);
+    if (weekdayOf(day) === 0 || localMinutes(readyMs, timeZone) >= sameDayLastPickupMinutes) day = nextWorkingDay(day);
   } else {
-    for (let i = 0; i < transitDays; i++) date = nextWorkingDay(date);
+    for (let i = 0; i < transitDays; i++) day = nextWorkingDay(day);
   }
-  return zonedToUtc(date.year, date.month, date.day, deliveryRoundEndMinutes, timeZone);
+  return localDayToUtc(day, deliveryRoundEndMinutes, timeZone);
 }
 
-/** A location's store-opening time on the day `ms` falls in, or the next working day if past it. */
+/**
+ * When a transfer delivered on the local day of `arrivalDayMs` can be collected: the truck comes
+ * before opening, so at opening + the store's processing time (the next working day on a Sunday).
+ */
 export function arrivalReadyAtMs(arrivalDayMs: number, processingMinutes: number, timeZone: string): number {
-  const p = localParts(arrivalDayMs, timeZone);
-  const day = p.weekday === 0 ? nextWorkingDay(p) : p;
-  return zonedToUtc(day.year, day.month, day.day, openingMinutes, timeZone) + processingMinutes * 60_000;
+  const day = localDay(arrivalDayMs, timeZone);
+  return localDayToUtc(weekdayOf(day) === 0 ? nextWorkingDay(day) : day, openingMinutes, timeZone) + processingMinutes * 60_000;
 }
 
 export function haversineKm(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {

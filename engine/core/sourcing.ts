@@ -30,7 +30,7 @@
 import { DomainError } from './errors.js';
 import type { LocationType } from './types.js';
 import type { Carrier, CarrierService, NetworkChannel, NetworkConfig, NetworkLocation } from '../network/config.js';
-import { arrivalReadyAtMs, bandDays, deliveredAtMs, haversineKm, localParts, readyAtMs } from './promise.js';
+import { arrivalReadyAtMs, bandDays, deliveredAtMs, haversineKm, localDay, readyAtMs } from './promise.js';
 
 export type DeliveryMethod = 'delivery_standard' | 'delivery_express' | 'pickup_in_store' | 'pickup_after_transfer';
 
@@ -119,20 +119,27 @@ export const pickupOptionsMax = 20;
 /** Options returned at most: the field's largest answer (24 options for 12 items, DESIGN.md). */
 export const optionsMax = 24;
 
+/** A location of the channel, with its column in a basket's ATP matrix. */
+interface Site {
+  l: NetworkLocation;
+  col: number;
+}
+
 interface ChannelIndex {
   channel: NetworkChannel;
+  /** The channel's location ids, one per column of a basket's ATP matrix. */
+  columns: readonly string[];
   /** Active ship-capable locations of the channel. */
-  shippers: NetworkLocation[];
+  shippers: Site[];
   /** Active pickup stores of the channel. */
-  pickupStores: NetworkLocation[];
+  pickupStores: Site[];
   /** Active DCs (and 3PLs) that ship, for transfers to stores. */
-  transferSources: NetworkLocation[];
+  transferSources: Site[];
+  /** Active ship-from-store stores, for same-day express. */
+  expressStores: Site[];
   standard: { carrier: Carrier; service: CarrierService }[];
   express: { carrier: Carrier; service: CarrierService }[];
-  /** Active ship-from-store stores, for same-day express. */
-  expressStores: NetworkLocation[];
-  /** Location ids of the channel, for channel ATP sums. */
-  locationIds: readonly string[];
+  firstBandDays: number;
 }
 
 // Per network object: reloads and pauses build a new NetworkConfig, so the cache follows them.
@@ -148,21 +155,62 @@ function channelIndex(network: NetworkConfig, channelId: string): ChannelIndex {
   if (index) return index;
   const channel = network.channels.find((c) => c.id === channelId);
   if (!channel) throw new DomainError('unknown_channel', `channel ${JSON.stringify(channelId)} is not configured: known channels are ${network.channels.map((c) => c.id).join(', ')}`);
-  const inChannel = new Set(channel.locations);
-  const active = network.locations.filter((l) => l.status === 'active' && inChannel.has(l.id));
+  const columns = [...new Set(channel.locations)];
+  const col = new Map(columns.map((id, i) => [id, i]));
+  const active: Site[] = [];
+  for (const l of network.locations) {
+    const c = col.get(l.id);
+    if (c !== undefined && l.status === 'active') active.push({ l, col: c });
+  }
   const services = network.carriers.flatMap((carrier) => carrier.services.map((service) => ({ carrier, service })));
+  const standard = services.filter((s) => s.service.speed === 'standard');
   index = {
     channel,
-    shippers: active.filter((l) => (l.type === 'store' ? l.capabilities.shipFromStore : l.capabilities.ship)),
-    pickupStores: active.filter((l) => l.type === 'store' && l.capabilities.pickup),
-    transferSources: active.filter((l) => l.type !== 'store' && l.capabilities.ship),
-    standard: services.filter((s) => s.service.speed === 'standard'),
+    columns,
+    shippers: active.filter((s) => (s.l.type === 'store' ? s.l.capabilities.shipFromStore : s.l.capabilities.ship)),
+    pickupStores: active.filter((s) => s.l.type === 'store' && s.l.capabilities.pickup),
+    transferSources: active.filter((s) => s.l.type !== 'store' && s.l.capabilities.ship),
+    expressStores: active.filter((s) => s.l.type === 'store' && s.l.capabilities.shipFromStore),
+    standard,
     express: services.filter((s) => s.service.speed === 'express'),
-    expressStores: active.filter((l) => l.type === 'store' && l.capabilities.shipFromStore),
-    locationIds: channel.locations,
+    firstBandDays: Math.min(...standard.map((s) => s.service.transitDaysByBand[0]?.days ?? Infinity)),
   };
   byChannel.set(channelId, index);
   return index;
+}
+
+/**
+ * A basket's ATP, read once: row = line, column = channel location. Every rule below reads this
+ * matrix, so the caller's atpAt runs exactly lines × channel locations times per request.
+ */
+interface Basket {
+  lines: readonly { sku: string; qty: number }[];
+  cols: number;
+  atp: Float64Array;
+}
+
+function readBasket(index: ChannelIndex, lines: readonly { sku: string; qty: number }[], atpAt: AtpAt): Basket {
+  const cols = index.columns.length;
+  const atp = new Float64Array(lines.length * cols);
+  for (let i = 0; i < lines.length; i++) {
+    const sku = lines[i]!.sku;
+    for (let c = 0; c < cols; c++) atp[i * cols + c] = atpAt(sku, index.columns[c]!);
+  }
+  return { lines, cols, atp };
+}
+
+function holdsAll(basket: Basket, site: Site): boolean {
+  const { lines, cols, atp } = basket;
+  for (let i = 0; i < lines.length; i++) if (atp[i * cols + site.col]! < lines[i]!.qty) return false;
+  return true;
+}
+
+/** Depth of the stock at a location for the whole basket: min(ATP/qty) capped at 4, scaled to 0..1. */
+function depthOf(basket: Basket, site: Site): number {
+  const { lines, cols, atp } = basket;
+  let ratio = 4;
+  for (let i = 0; i < lines.length; i++) ratio = Math.min(ratio, atp[i * cols + site.col]! / lines[i]!.qty);
+  return ratio / 4;
 }
 
 function priority(channel: NetworkChannel, type: LocationType): number {
@@ -170,11 +218,11 @@ function priority(channel: NetworkChannel, type: LocationType): number {
 }
 
 /** The same-day express service (cheapest) that serves the distance; undefined when none does. */
-function sameDayService(services: { carrier: Carrier; service: CarrierService }[], km: number): { carrier: Carrier; service: CarrierService; days: number } | undefined {
-  let best: { carrier: Carrier; service: CarrierService; days: number } | undefined;
+function sameDayService(services: { carrier: Carrier; service: CarrierService }[], km: number): { carrier: Carrier; service: CarrierService } | undefined {
+  let best: { carrier: Carrier; service: CarrierService } | undefined;
   for (const s of services) {
     if (bandDays(s.service.transitDaysByBand, km) !== 0) continue;
-    if (!best || s.service.costCents < best.service.costCents) best = { carrier: s.carrier, service: s.service, days: 0 };
+    if (!best || s.service.costCents < best.service.costCents) best = s;
   }
   return best;
 }
@@ -190,27 +238,33 @@ function cheapestService(services: { carrier: Carrier; service: CarrierService }
   return best;
 }
 
-/** Per request: where a location's parcel to the destination is ready and delivered, by location id. */
-type ShipTimes = Map<string, { carrier: string; service: string; costCents: number; km: number; readyAtMs: number; deliverAtMs: number } | null>;
+interface ShipTime {
+  carrier: string;
+  service: string;
+  costCents: number;
+  km: number;
+  readyAtMs: number;
+  deliverAtMs: number;
+}
 
-function shipTimes(network: NetworkConfig, index: ChannelIndex, location: NetworkLocation, destination: GeoPoint, nowMs: number, times: ShipTimes) {
-  let t = times.get(location.id);
+/** Per request: where each location's parcel to the destination is ready and delivered, by column
+ * (null: no standard service reaches the destination from there). */
+type ShipTimes = (ShipTime | null | undefined)[];
+
+function shipTimes(network: NetworkConfig, index: ChannelIndex, site: Site, destination: GeoPoint, nowMs: number, times: ShipTimes): ShipTime | null {
+  let t = times[site.col];
   if (t === undefined) {
-    const km = haversineKm(location, destination);
+    const l = site.l;
+    const km = haversineKm(l, destination);
     const service = cheapestService(index.standard, km);
     if (!service) t = null;
     else {
-      const ready = readyAtMs(location, nowMs, network.timeZone);
-      t = { carrier: service.carrier.id, service: service.service.id, costCents: service.service.costCents, km, readyAtMs: ready, deliverAtMs: deliveredAtMs(ready, service.days, location.timeZone ?? network.timeZone) };
+      const ready = readyAtMs(l, nowMs, network.timeZone);
+      t = { carrier: service.carrier.id, service: service.service.id, costCents: service.service.costCents, km, readyAtMs: ready, deliverAtMs: deliveredAtMs(ready, service.days, l.timeZone ?? network.timeZone) };
     }
-    times.set(location.id, t);
+    times[site.col] = t;
   }
   return t;
-}
-
-function shipFrom(network: NetworkConfig, index: ChannelIndex, location: NetworkLocation, lines: { sku: string; qty: number }[], destination: GeoPoint, nowMs: number, times: ShipTimes): { shipment: Shipment; costCents: number } | undefined {
-  const t = shipTimes(network, index, location, destination, nowMs, times);
-  return t ? { shipment: { from: location.id, lines, carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs }, costCents: t.costCents } : undefined;
 }
 
 /** The channel's score of a location for a split (lower is better; formula at the top). */
@@ -219,39 +273,28 @@ function locationScore(channel: NetworkChannel, type: LocationType, km: number, 
   return w.priority * priority(channel, type) + (w.distance * km) / 100 + (w.cost * costCents) / 100;
 }
 
-/** Depth of the stock at a location for these lines: min(ATP/qty) capped at 4, scaled to 0..1. */
-function depthOf(lines: readonly { sku: string; qty: number }[], locationId: string, atpAt: AtpAt): number {
-  let ratio = 4;
-  for (const line of lines) ratio = Math.min(ratio, atpAt(line.sku, locationId) / line.qty);
-  return ratio / 4;
-}
-
-function holdsAll(lines: { sku: string; qty: number }[], locationId: string, atpAt: AtpAt): boolean {
-  for (const line of lines) if (atpAt(line.sku, locationId) < line.qty) return false;
-  return true;
-}
-
 /**
  * Greedy split over ship-capable locations that serve the destination: each step takes the
  * location that serves the most remaining lines whole (ties: the lower score, depth included); a
  * line no single location holds is then split over locations in score order, from the ones already
- * in the plan first when consolidation is on and they hold enough. Greedy set cover is within a
+ * in the plan only when consolidation is on and they hold enough. Greedy set cover is within a
  * log factor of the fewest shipments and runs in lines × locations; for baskets of a dozen lines
  * it finds the minimum in practice.
  */
-function splitPlan(network: NetworkConfig, index: ChannelIndex, lines: readonly { sku: string; qty: number }[], destination: GeoPoint, nowMs: number, atpAt: AtpAt, times: ShipTimes): Map<NetworkLocation, { sku: string; qty: number }[]> | undefined {
+function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, destination: GeoPoint, nowMs: number, times: ShipTimes): Map<Site, { sku: string; qty: number }[]> | undefined {
   const channel = index.channel;
-  const candidates: { l: NetworkLocation; score: number }[] = [];
-  for (const l of index.shippers) {
-    const t = shipTimes(network, index, l, destination, nowMs, times);
-    if (t) candidates.push({ l, score: locationScore(channel, l.type, t.km, t.costCents) });
+  const { lines, cols, atp } = basket;
+  const candidates: { site: Site; score: number }[] = [];
+  for (const site of index.shippers) {
+    const t = shipTimes(network, index, site, destination, nowMs, times);
+    if (t) candidates.push({ site, score: locationScore(channel, site.l.type, t.km, t.costCents) });
   }
   candidates.sort((a, b) => a.score - b.score);
-  const plan = new Map<NetworkLocation, { sku: string; qty: number }[]>();
+  const plan = new Map<Site, { sku: string; qty: number }[]>();
   const open = lines.map(() => true);
   let openCount = lines.length;
   while (openCount > 0) {
-    let best: NetworkLocation | undefined;
+    let best: Site | undefined;
     let bestServed = 0;
     let bestScore = Infinity;
     for (const c of candidates) {
@@ -259,15 +302,15 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, lines: readonly 
       let depthRatio = 4;
       for (let i = 0; i < lines.length; i++) {
         if (!open[i]) continue;
-        const atp = atpAt(lines[i]!.sku, c.l.id);
-        if (atp < lines[i]!.qty) continue;
+        const here = atp[i * cols + c.site.col]!;
+        if (here < lines[i]!.qty) continue;
         served++;
-        depthRatio = Math.min(depthRatio, atp / lines[i]!.qty);
+        depthRatio = Math.min(depthRatio, here / lines[i]!.qty);
       }
       if (served === 0 || served < bestServed) continue;
       const score = c.score - (channel.sourcing.depth * depthRatio) / 4;
       if (served > bestServed || score < bestScore) {
-        best = c.l;
+        best = c.site;
         bestServed = served;
         bestScore = score;
       }
@@ -275,7 +318,7 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, lines: readonly 
     if (!best) break;
     const taken = plan.get(best) ?? [];
     for (let i = 0; i < lines.length; i++) {
-      if (open[i] && atpAt(lines[i]!.sku, best.id) >= lines[i]!.qty) {
+      if (open[i] && atp[i * cols + best.col]! >= lines[i]!.qty) {
         taken.push({ sku: lines[i]!.sku, qty: lines[i]!.qty });
         open[i] = false;
         openCount--;
@@ -290,44 +333,46 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, lines: readonly 
     let order = candidates;
     if (channel.sourcing.shipments > 0) {
       let inPlan = 0;
-      for (const c of candidates) if (plan.has(c.l)) inPlan += atpAt(line.sku, c.l.id);
-      if (inPlan >= line.qty) order = candidates.filter((c) => plan.has(c.l));
+      for (const c of candidates) if (plan.has(c.site)) inPlan += atp[i * cols + c.site.col]!;
+      if (inPlan >= line.qty) order = candidates.filter((c) => plan.has(c.site));
     }
-    const pieces: { l: NetworkLocation; qty: number }[] = [];
+    const pieces: { site: Site; qty: number }[] = [];
     let left = line.qty;
     for (const c of order) {
-      const take = Math.min(left, atpAt(line.sku, c.l.id));
+      const take = Math.min(left, atp[i * cols + c.site.col]!);
       if (take <= 0) continue;
-      pieces.push({ l: c.l, qty: take });
+      pieces.push({ site: c.site, qty: take });
       left -= take;
       if (left === 0) break;
     }
     if (left > 0) return undefined;
     for (const piece of pieces) {
-      const taken = plan.get(piece.l) ?? [];
+      const taken = plan.get(piece.site) ?? [];
       taken.push({ sku: line.sku, qty: piece.qty });
-      plan.set(piece.l, taken);
+      plan.set(piece.site, taken);
     }
   }
   return plan;
 }
 
-function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery): { l: NetworkLocation; km: number }[] {
+function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery): { site: Site; km: number }[] {
   const pickup = query.pickup;
   if (!pickup) return [];
+  const found: { site: Site; km: number }[] = [];
   if (pickup.locations) {
     const wanted = new Set(pickup.locations);
     const origin = pickup.near ?? query.destination;
-    return index.pickupStores.filter((l) => wanted.has(l.id)).map((l) => ({ l, km: origin ? haversineKm(l, origin) : 0 })).sort((a, b) => a.km - b.km).slice(0, pickupCandidatesMax);
+    for (const site of index.pickupStores) if (wanted.has(site.l.id)) found.push({ site, km: origin ? haversineKm(site.l, origin) : 0 });
+  } else if (pickup.near) {
+    const radius = pickup.radiusKm ?? index.channel.sourcing.pickupRadiusKmDefault;
+    for (const site of index.pickupStores) {
+      const km = haversineKm(site.l, pickup.near);
+      if (km <= radius) found.push({ site, km });
+    }
   }
-  if (!pickup.near) return [];
-  const radius = pickup.radiusKm ?? index.channel.sourcing.pickupRadiusKmDefault;
-  const near = pickup.near;
-  return index.pickupStores
-    .map((l) => ({ l, km: haversineKm(l, near) }))
-    .filter((c) => c.km <= radius)
-    .sort((a, b) => a.km - b.km)
-    .slice(0, pickupCandidatesMax);
+  found.sort((a, b) => a.km - b.km);
+  if (found.length > pickupCandidatesMax) found.length = pickupCandidatesMax;
+  return found;
 }
 
 const round1 = (km: number) => Math.round(km * 10) / 10;
@@ -337,46 +382,45 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const channel = index.channel;
   const methods = query.methods ?? ['delivery', 'pickup'];
   const lines = query.lines;
+  const basket = readBasket(index, lines, atpAt);
+  const { cols, atp } = basket;
   const options: Omit<AvailabilityOption, 'rank' | 'promiseAt'>[] = [];
   const tz = network.timeZone;
-  const times: ShipTimes = new Map();
+  const times: ShipTimes = new Array<ShipTime | null | undefined>(cols);
   const copyLines = () => lines.map((x) => ({ sku: x.sku, qty: x.qty }));
+  const delivery = methods.includes('delivery') && query.destination !== undefined;
 
-  if (methods.includes('delivery') && query.destination) {
+  if (delivery && query.destination) {
     const destination = query.destination;
     // Single-location plans, best first by promise, then cost, then the channel's score.
-    const singles: { shipment: Shipment; cost: number; score: number }[] = [];
-    for (const l of index.shippers) {
-      if (!holdsAll(lines, l.id, atpAt)) continue;
-      const t = shipTimes(network, index, l, destination, query.nowMs, times);
-      if (!t) continue;
-      singles.push({
-        shipment: { from: l.id, lines: copyLines(), carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs },
-        cost: t.costCents,
-        score: locationScore(channel, l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(lines, l.id, atpAt),
-      });
+    const singles: { site: Site; t: ShipTime; score: number }[] = [];
+    for (const site of index.shippers) {
+      if (!holdsAll(basket, site)) continue;
+      const t = shipTimes(network, index, site, destination, query.nowMs, times);
+      if (t) singles.push({ site, t, score: locationScore(channel, site.l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(basket, site) });
     }
-    singles.sort((a, b) => a.shipment.deliverAtMs - b.shipment.deliverAtMs || a.cost - b.cost || a.score - b.score);
+    singles.sort((a, b) => a.t.deliverAtMs - b.t.deliverAtMs || a.t.costCents - b.t.costCents || a.score - b.score);
     let standard = 0;
     let lastPromise = Number.NaN;
-    for (const s of singles) {
+    for (const { site, t } of singles) {
       // Plans with the same promise and a higher cost (or worse score) add nothing for the shopper.
-      if (s.shipment.deliverAtMs === lastPromise) continue;
-      lastPromise = s.shipment.deliverAtMs;
-      options.push({ id: `delivery_standard:${s.shipment.from}`, method: 'delivery_standard', shipmentCount: 1, shipments: [s.shipment], promiseAtMs: s.shipment.deliverAtMs, costCents: s.cost });
+      if (t.deliverAtMs === lastPromise) continue;
+      lastPromise = t.deliverAtMs;
+      const shipment: Shipment = { from: site.l.id, lines: copyLines(), carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs };
+      options.push({ id: `delivery_standard:${site.l.id}`, method: 'delivery_standard', shipmentCount: 1, shipments: [shipment], promiseAtMs: t.deliverAtMs, costCents: t.costCents });
       if (++standard >= standardPlansMax) break;
     }
     if (singles.length === 0 && lines.length > 0) {
-      const plan = splitPlan(network, index, lines, destination, query.nowMs, atpAt, times);
+      const plan = splitPlan(network, index, basket, destination, query.nowMs, times);
       if (plan && plan.size <= shipmentsMax) {
         const shipments: Shipment[] = [];
         let costCents = 0;
         let promiseAtMs = 0;
-        for (const [from, planLines] of plan) {
-          const s = shipFrom(network, index, from, planLines, destination, query.nowMs, times)!; // candidates all serve the destination
-          shipments.push(s.shipment);
-          costCents += s.costCents;
-          promiseAtMs = Math.max(promiseAtMs, s.shipment.deliverAtMs);
+        for (const [site, planLines] of plan) {
+          const t = times[site.col]!; // the split uses only locations a service reaches
+          shipments.push({ from: site.l.id, lines: planLines, carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs });
+          costCents += t.costCents;
+          promiseAtMs = Math.max(promiseAtMs, t.deliverAtMs);
         }
         options.push({ id: `delivery_standard:${shipments.map((s) => s.from).join('+')}`, method: 'delivery_standard', shipmentCount: shipments.length, shipments, promiseAtMs, costCents });
       }
@@ -385,20 +429,19 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     // Express: the nearest ship-from-store store close enough that holds everything and has it
     // ready today, before its cut-off and the courier's last pick-up, so it arrives tonight.
     const maxKm = channel.sourcing.expressMaxKm;
-    let express: { l: NetworkLocation; km: number } | undefined;
-    for (const l of index.expressStores) {
-      const km = haversineKm(l, destination);
+    let express: { site: Site; km: number } | undefined;
+    for (const site of index.expressStores) {
+      const km = haversineKm(site.l, destination);
       if (km > maxKm || (express && km >= express.km)) continue;
-      if (holdsAll(lines, l.id, atpAt)) express = { l, km };
+      if (holdsAll(basket, site)) express = { site, km };
     }
     const service = express && sameDayService(index.express, express.km);
     if (express && service) {
-      const l = express.l;
+      const l = express.site.l;
       const zone = l.timeZone ?? tz;
       const ready = readyAtMs(l, query.nowMs, tz);
       const deliverAt = deliveredAtMs(ready, 0, zone);
-      const orderDay = localParts(query.nowMs, zone).day;
-      if (localParts(ready, zone).day === orderDay && localParts(deliverAt, zone).day === orderDay) {
+      if (localDay(deliverAt, zone) === localDay(query.nowMs, zone)) {
         const shipment: Shipment = { from: l.id, lines: copyLines(), carrier: service.carrier.id, service: service.service.id, readyAtMs: ready, deliverAtMs: deliverAt };
         options.push({ id: `delivery_express:${l.id}`, method: 'delivery_express', shipmentCount: 1, shipments: [shipment], promiseAtMs: deliverAt, costCents: service.service.costCents });
       }
@@ -409,20 +452,21 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   if (pickupCandidates.length > 0) {
     const max = Math.min(pickupOptionsMax, Math.max(1, query.pickup?.max ?? channel.sourcing.pickupMaxDefault));
     let inStore = 0;
-    const without: { l: NetworkLocation; km: number }[] = [];
+    const without: { site: Site; km: number }[] = [];
     for (const c of pickupCandidates) {
-      if (holdsAll(lines, c.l.id, atpAt)) {
+      const l = c.site.l;
+      if (holdsAll(basket, c.site)) {
         if (inStore >= max) continue;
         inStore++;
-        const ready = readyAtMs(c.l, query.nowMs, tz);
+        const ready = readyAtMs(l, query.nowMs, tz);
         options.push({
-          id: `pickup_in_store:${c.l.id}`,
+          id: `pickup_in_store:${l.id}`,
           method: 'pickup_in_store',
           shipmentCount: 1,
-          shipments: [{ from: c.l.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: ready }],
+          shipments: [{ from: l.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: ready }],
           promiseAtMs: ready,
           costCents: 0,
-          pickup: { location: c.l.id, name: c.l.name, distanceKm: round1(c.km), readyAtMs: ready },
+          pickup: { location: l.id, name: l.name, distanceKm: round1(c.km), readyAtMs: ready },
         });
       } else if (without.length < max) {
         without.push(c);
@@ -430,53 +474,58 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     }
     // Pickup after transfer: for the nearest stores that cannot serve from their shelves, the DC
     // holding everything that gets it there first.
-    const sources = index.transferSources.filter((dc) => holdsAll(lines, dc.id, atpAt));
+    const sources = without.length > 0 ? index.transferSources.filter((site) => holdsAll(basket, site)) : [];
     for (const c of without) {
+      const store = c.site.l;
       let best: Shipment | undefined;
-      for (const dc of sources) {
-        const days = bandDays(network.transfer.transitDaysByBand, haversineKm(dc, c.l));
+      for (const { l: dc } of sources) {
+        const days = bandDays(network.transfer.transitDaysByBand, haversineKm(dc, store));
         if (days === undefined) continue;
         const ready = readyAtMs(dc, query.nowMs, tz);
-        const zone = c.l.timeZone ?? tz;
+        const zone = store.timeZone ?? tz;
         const arrival = deliveredAtMs(ready, Math.max(1, days), zone);
-        const collectable = arrivalReadyAtMs(arrival, c.l.processingMinutes, zone);
-        if (!best || collectable < best.deliverAtMs) best = { from: dc.id, transferTo: c.l.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: collectable };
+        const collectable = arrivalReadyAtMs(arrival, store.processingMinutes, zone);
+        if (!best || collectable < best.deliverAtMs) best = { from: dc.id, transferTo: store.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: collectable };
       }
       if (!best) continue;
       options.push({
-        id: `pickup_after_transfer:${best.from}>${c.l.id}`,
+        id: `pickup_after_transfer:${best.from}>${store.id}`,
         method: 'pickup_after_transfer',
         shipmentCount: 1,
         shipments: [best],
         promiseAtMs: best.deliverAtMs,
         costCents: 0,
-        pickup: { location: c.l.id, name: c.l.name, distanceKm: round1(c.km), readyAtMs: best.deliverAtMs },
+        pickup: { location: store.id, name: store.name, distanceKm: round1(c.km), readyAtMs: best.deliverAtMs },
       });
     }
   }
 
   options.sort((a, b) => a.shipmentCount - b.shipmentCount || a.promiseAtMs - b.promiseAtMs || a.costCents - b.costCents || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (options.length > optionsMax) options.length = optionsMax;
-  const ranked: AvailabilityOption[] = options.map((o, i) => ({ ...o, rank: i + 1, promiseAt: new Date(o.promiseAtMs).toISOString() }));
+  const ranked = options as AvailabilityOption[];
+  for (let i = 0; i < ranked.length; i++) {
+    ranked[i]!.rank = i + 1;
+    ranked[i]!.promiseAt = new Date(ranked[i]!.promiseAtMs).toISOString();
+  }
 
-  const lineAnswers: LineAvailability[] = lines.map((line) => {
-    let atp = 0;
-    for (const id of index.locationIds) atp += atpAt(line.sku, id);
-    if (channel.atpCap !== undefined) atp = Math.min(atp, channel.atpCap);
-    const answer: LineAvailability = { sku: line.sku, requested: line.qty, atp, inStock: atp >= line.qty, pickupStores: [] };
-    if (query.destination && methods.includes('delivery')) {
+  const lineAnswers: LineAvailability[] = lines.map((line, i) => {
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += atp[i * cols + c]!;
+    if (channel.atpCap !== undefined) sum = Math.min(sum, channel.atpCap);
+    const answer: LineAvailability = { sku: line.sku, requested: line.qty, atp: sum, inStock: sum >= line.qty, pickupStores: [] };
+    if (delivery && query.destination) {
       let best: number | undefined;
-      for (const l of index.shippers) {
-        if (atpAt(line.sku, l.id) < line.qty) continue;
-        const t = shipTimes(network, index, l, query.destination, query.nowMs, times);
+      for (const site of index.shippers) {
+        if (atp[i * cols + site.col]! < line.qty) continue;
+        const t = shipTimes(network, index, site, query.destination, query.nowMs, times);
         if (t && (best === undefined || t.deliverAtMs < best)) best = t.deliverAtMs;
       }
       if (best !== undefined) answer.bestDeliveryAtMs = best;
     }
     for (const c of pickupCandidates) {
-      const here = atpAt(line.sku, c.l.id);
+      const here = atp[i * cols + c.site.col]!;
       if (here <= 0) continue;
-      answer.pickupStores.push({ location: c.l.id, name: c.l.name, distanceKm: round1(c.km), atp: here });
+      answer.pickupStores.push({ location: c.site.l.id, name: c.site.l.name, distanceKm: round1(c.km), atp: here });
       if (answer.pickupStores.length >= pickupStoresPerLineMax) break;
     }
     return answer;
@@ -492,30 +541,29 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
 export function skuAvailability(network: NetworkConfig, query: { channel: string; sku: string; near?: GeoPoint; nowMs: number }, atpAt: AtpAt): SkuAvailability {
   const index = channelIndex(network, query.channel);
   const channel = index.channel;
-  let atp = 0;
-  for (const id of index.locationIds) atp += atpAt(query.sku, id);
-  if (channel.atpCap !== undefined) atp = Math.min(atp, channel.atpCap);
-  const answer: SkuAvailability = { sku: query.sku, channel: channel.id, atp, inStock: atp > 0, pickupStores: [] };
+  const basket = readBasket(index, [{ sku: query.sku, qty: 1 }], atpAt);
+  const atp = basket.atp;
+  let sum = 0;
+  for (let c = 0; c < basket.cols; c++) sum += atp[c]!;
+  if (channel.atpCap !== undefined) sum = Math.min(sum, channel.atpCap);
+  const answer: SkuAvailability = { sku: query.sku, channel: channel.id, atp: sum, inStock: sum > 0, pickupStores: [] };
   let fastest: number | undefined;
-  const times: ShipTimes = new Map();
-  let firstBandDays = Infinity;
-  if (!query.near) for (const s of index.standard) firstBandDays = Math.min(firstBandDays, s.service.transitDaysByBand[0]?.days ?? Infinity);
-  for (const l of index.shippers) {
-    if (atpAt(query.sku, l.id) < 1) continue;
+  const times: ShipTimes = new Array<ShipTime | null | undefined>(basket.cols);
+  for (const site of index.shippers) {
+    if (atp[site.col]! < 1) continue;
     let deliverAt: number | undefined;
-    if (query.near) deliverAt = shipTimes(network, index, l, query.near, query.nowMs, times)?.deliverAtMs;
-    else if (Number.isFinite(firstBandDays)) deliverAt = deliveredAtMs(readyAtMs(l, query.nowMs, network.timeZone), firstBandDays, l.timeZone ?? network.timeZone);
+    if (query.near) deliverAt = shipTimes(network, index, site, query.near, query.nowMs, times)?.deliverAtMs;
+    else if (Number.isFinite(index.firstBandDays)) deliverAt = deliveredAtMs(readyAtMs(site.l, query.nowMs, network.timeZone), index.firstBandDays, site.l.timeZone ?? network.timeZone);
     if (deliverAt !== undefined && (fastest === undefined || deliverAt < fastest)) fastest = deliverAt;
   }
   if (fastest !== undefined) answer.fastestDeliveryAtMs = fastest;
   if (query.near) {
-    const near = query.near;
     const radius = channel.sourcing.pickupRadiusKmDefault;
-    for (const l of index.pickupStores) {
-      const here = atpAt(query.sku, l.id);
+    for (const site of index.pickupStores) {
+      const here = atp[site.col]!;
       if (here <= 0) continue;
-      const km = haversineKm(l, near);
-      if (km <= radius) answer.pickupStores.push({ location: l.id, name: l.name, distanceKm: km, atp: here });
+      const km = haversineKm(site.l, query.near);
+      if (km <= radius) answer.pickupStores.push({ location: site.l.id, name: site.l.name, distanceKm: km, atp: here });
     }
     answer.pickupStores.sort((a, b) => a.distanceKm - b.distanceKm);
     if (answer.pickupStores.length > pickupStoresPerLineMax) answer.pickupStores.length = pickupStoresPerLineMax;
