@@ -2,9 +2,16 @@
 // inventory.reservations, writing every message to ClickHouse through a HistoryWriter and
 // committing a partition's offsets only once everything before them is inserted.
 //
-// Kafka is the buffer. Batches are handed to the writer without waiting (so inserts are large:
-// many fetches per insert); when the writer's queue for a table passes its pause mark the consumer
-// pauses every partition and resumes below half of it. ClickHouse down or slow: inserts retry with
+// Kafka is the buffer. Batches are handed to the writer without waiting for their insert (so
+// inserts are large: many fetches per insert); but while the writer's queue for the table is
+// above its pause mark, a batch waits for room before it is handed over, so the consumer stops
+// fetching. Bound: a table holds at most the pause mark plus the batches that passed the wait
+// together (partitionsConsumedConcurrently × fetchBatchMax messages; reservations: a row per
+// line). A wait can last as long as ClickHouse is down: max.poll.interval.ms is raised to an hour
+// so the group does not evict a consumer that is only waiting (past it, it is evicted and rejoins;
+// the replay check below absorbs the re-read). Pausing partitions instead was tried: the client
+// did not deliver the paused partitions' messages again after resume.
+// ClickHouse down or slow: inserts retry with
 // backoff, this group's lag grows, the engine's group is untouched; when ClickHouse answers, the
 // backlog drains. Nothing is committed that is not stored, so nothing is lost.
 //
@@ -36,6 +43,8 @@ const fetchBatchMax = 5_000;
 /** Offsets are committed at most this often (coalesced per partition). */
 const commitIntervalMs = 250;
 const progressEveryMs = 10_000;
+/** A batch may wait this long for room in the writer (ClickHouse down) before the group evicts the consumer. */
+const maxPollIntervalMs = 3_600_000;
 /** How long stop() waits for the writer to store what it holds (ClickHouse may be down). */
 const stopFlushTimeoutMs = 15_000;
 
@@ -82,7 +91,6 @@ export class HistoryConsumer {
   private readonly partitions = new Map<string, PartitionState>();
   private readonly metrics: HistoryMetrics;
   private commitTimer: NodeJS.Timeout | undefined;
-  private paused = false;
   private stopping = false;
   private lastProgressMs = 0;
   private committing: Promise<void> = Promise.resolve();
@@ -104,12 +112,12 @@ export class HistoryConsumer {
     this.consumer = kafka.consumer({
       kafkaJS: { groupId, fromBeginning: true, autoCommit: false, sessionTimeout: this.options.sessionTimeoutMs ?? 10_000 },
       'js.consumer.max.batch.size': fetchBatchMax,
+      'max.poll.interval.ms': maxPollIntervalMs,
     } as never);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topics.stock, topics.changes, topics.reservations] });
     this.commitTimer = setInterval(() => {
       this.committing = this.committing.then(() => this.commit()).catch(() => undefined);
-      this.pauseOrResume();
     }, commitIntervalMs);
     this.commitTimer.unref();
     await this.consumer.run({
@@ -173,6 +181,7 @@ export class HistoryConsumer {
       if (lastOffset >= s.fenceThrough) s.fenceThrough = undefined;
     }
 
+    await this.options.writer.room(table);
     const receivedAtMs = Date.now();
     const stock: (StockEvent & HistorySource)[] = [];
     const changes: (AtpChange & HistorySource)[] = [];
@@ -205,7 +214,8 @@ export class HistoryConsumer {
       this.metrics.skippedDuplicates.inc({ topic }, skipped);
     }
     const { writer } = this.options;
-    const written = table === 'stock_events' ? writer.stockEvents(stock) : table === 'atp_changes' ? writer.atpChanges(changes) : writer.reservationTransitions(transitions);
+    const accept = { pastQueueBound: true };
+    const written = table === 'stock_events' ? writer.stockEvents(stock, accept) : table === 'atp_changes' ? writer.atpChanges(changes, accept) : writer.reservationTransitions(transitions, accept);
     if (lastOffset > s.enqueuedThrough) s.enqueuedThrough = lastOffset;
     this.counters.messages += messages.length;
     this.counters.rows += stock.length + changes.length + transitions.reduce((n, t) => n + t.lines.length, 0);
@@ -221,7 +231,6 @@ export class HistoryConsumer {
       if (!s.held && lastOffset + 1n > s.committable) s.committable = lastOffset + 1n;
     })();
     this.metrics.lag.set({ topic, partition: String(partition) }, Number(highWatermark - s.committed));
-    this.pauseOrResume();
     const nowMs = Date.now();
     if (nowMs - this.lastProgressMs >= progressEveryMs) {
       this.lastProgressMs = nowMs;
@@ -249,21 +258,6 @@ export class HistoryConsumer {
     }
   }
 
-  private pauseOrResume(): void {
-    if (!this.consumer) return;
-    const { writer, topics } = this.options;
-    const tables: HistoryTable[] = ['stock_events', 'atp_changes', 'reservation_transitions'];
-    const fullest = Math.max(...tables.map((t) => writer.pendingRows(t)));
-    const all = [topics.stock, topics.changes, topics.reservations].map((topic) => ({ topic }));
-    if (!this.paused && fullest >= writer.pauseRows()) {
-      this.paused = true;
-      this.consumer.pause(all);
-    } else if (this.paused && fullest < writer.pauseRows() / 2 && !this.stopping) {
-      this.paused = false;
-      this.consumer.resume(all);
-    }
-  }
-
   private async commit(): Promise<void> {
     if (!this.consumer) return;
     const offsets = [...this.partitions.values()].filter((s) => s.committable > s.committed);
@@ -286,11 +280,6 @@ export class HistoryConsumer {
   /** Stops fetching, lets the writer store what it holds (bounded wait), commits, leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.consumer && !this.paused) {
-      this.paused = true;
-      const { topics } = this.options;
-      this.consumer.pause([topics.stock, topics.changes, topics.reservations].map((topic) => ({ topic })));
-    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.options.writer.flush(), new Promise((resolve) => (timer = setTimeout(resolve, stopFlushTimeoutMs)))]);
     clearTimeout(timer);

@@ -4,8 +4,9 @@
 //
 // - Bounded: each table's queue holds at most `queueRowsMax` rows. Past it, rows are refused
 //   (the returned promise resolves false) and counted in instock_history_dropped_rows_total. The
-//   Kafka consumer never gets there: it pauses fetching above `pauseRows()` (Kafka is then the
-//   buffer); the embedded feeds have no buffer but memory, and drop rather than slow ATP.
+//   Kafka consumer never gets there: it waits for `room()` (below `pauseRows()`) before handing
+//   over a batch, so it stops fetching and Kafka is the buffer; the embedded feeds have no buffer
+//   but memory, and drop rather than slow ATP.
 // - Batched: a table is flushed when it holds `batchRowsMax` rows, or `flushIntervalMs` after
 //   its oldest queued row, whichever comes first. One insert in flight per table, in queue order,
 //   so the rows of one Kafka partition are written in offset order.
@@ -76,6 +77,15 @@ export interface HistoryWriterOptions {
   log?: (message: string) => void;
 }
 
+export interface EnqueueOptions {
+  /**
+   * Accept the rows even past queueRowsMax. For a caller that bounds the queue itself: the Kafka
+   * consumer waits for room() before each batch, but several partitions' batches can pass that
+   * wait together, and a refused row would be a gap in what it commits (a few fetches' worth).
+   */
+  pastQueueBound?: boolean;
+}
+
 interface Chunk {
   rows: unknown[][];
   done: (written: boolean) => void;
@@ -138,30 +148,35 @@ export class HistoryWriter {
     return this.queueRowsMax - this.batchRowsMax;
   }
 
+  /** Resolves when the table's pending rows are below pauseRows() (or the writer is closed). */
+  async room(table: HistoryTable): Promise<void> {
+    while (!this.closed && this.pendingRows(table) >= this.pauseRows()) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
   private source(s: HistorySource): [number, number] {
     if (s.srcPartition !== undefined && s.srcOffset !== undefined) return [s.srcPartition, s.srcOffset];
     return [inProcessPartition, this.inProcessSeq++];
   }
 
   /** Stock events after validation (one row each). Resolves true once inserted, false if refused. */
-  stockEvents(rows: readonly (StockEvent & HistorySource)[]): Promise<boolean> {
+  stockEvents(rows: readonly (StockEvent & HistorySource)[], options?: EnqueueOptions): Promise<boolean> {
     const nowMs = Date.now();
-    return this.enqueue('stock_events', rows.map((e) => [e.asOf, e.sku, e.location, e.type, e.qty, e.eventId, e.source ?? '', e.receivedAtMs ?? nowMs, ...this.source(e)]));
+    return this.enqueue('stock_events', rows.map((e) => [e.asOf, e.sku, e.location, e.type, e.qty, e.eventId, e.source ?? '', e.receivedAtMs ?? nowMs, ...this.source(e)]), options);
   }
 
   /** ATP changes (one row per changed position). */
-  atpChanges(rows: readonly (AtpChange & HistorySource)[]): Promise<boolean> {
-    return this.enqueue('atp_changes', rows.map((c) => [c.visibleAtMs, c.sku, c.location, c.onHand, c.reserved, c.atp ?? {}, c.asOfMs ?? 0, ...this.source(c)]));
+  atpChanges(rows: readonly (AtpChange & HistorySource)[], options?: EnqueueOptions): Promise<boolean> {
+    return this.enqueue('atp_changes', rows.map((c) => [c.visibleAtMs, c.sku, c.location, c.onHand, c.reserved, c.atp ?? {}, c.asOfMs ?? 0, ...this.source(c)]), options);
   }
 
   /** Reservation transitions (one row per line). */
-  reservationTransitions(rows: readonly (ReservationTransition & HistorySource)[]): Promise<boolean> {
+  reservationTransitions(rows: readonly (ReservationTransition & HistorySource)[], options?: EnqueueOptions): Promise<boolean> {
     const out: unknown[][] = [];
     for (const t of rows) {
       const [partition, offset] = this.source(t);
       t.lines.forEach((l, i) => out.push([t.atMs, l.sku, t.channel, l.location, t.transition, l.qty, t.reservationId, i, t.expiresAtMs ?? 0, partition, offset]));
     }
-    return this.enqueue('reservation_transitions', out);
+    return this.enqueue('reservation_transitions', out, options);
   }
 
   /** Samples of availability requests (the caller samples; every row given is written). */
@@ -169,10 +184,10 @@ export class HistoryWriter {
     return this.enqueue('availability_samples', rows.map((s) => [s.atMs, s.channel, s.lines, s.options, s.latencyMs, s.methods]));
   }
 
-  private enqueue(table: HistoryTable, rows: unknown[][]): Promise<boolean> {
+  private enqueue(table: HistoryTable, rows: unknown[][], options?: EnqueueOptions): Promise<boolean> {
     if (rows.length === 0) return Promise.resolve(true);
     const q = this.queues.get(table)!;
-    if (this.closed || q.rows + rows.length > this.queueRowsMax) {
+    if (this.closed || (!options?.pastQueueBound && this.pendingRows(table) + rows.length > this.queueRowsMax)) {
       this.metrics.droppedRows.inc({ table }, rows.length);
       return Promise.resolve(false);
     }

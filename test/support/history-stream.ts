@@ -67,8 +67,8 @@ export function generateHistory(shape: HistoryShape): GeneratedHistory {
     else stock.push({ type: 'delta', ...base, qty: next() < 0.5 ? -1 : 2 });
   }
   const transitions: ReservationTransition[] = [];
+  const held: ReservationTransition[] = [];
   for (let i = 0; i < shape.transitions; i++) {
-    const held = transitions.filter((t) => t.transition === 'held');
     const atMs = Math.min(shape.endMs, at(i, shape.transitions));
     if (held.length > 0 && next() < 0.3) {
       const h = held[Math.floor(next() * held.length)]!;
@@ -78,7 +78,9 @@ export function generateHistory(shape: HistoryShape): GeneratedHistory {
     }
     const lineCount = 1 + Math.floor(next() * 3);
     const lines = Array.from({ length: lineCount }, () => ({ sku: skuOf(next, skus), location: `loc-${Math.floor(next() * locations)}`, qty: 1 + Math.floor(next() * 3) }));
-    transitions.push({ reservationId: `r${shape.seed}-${i}`, channel: channels[Math.floor(next() * channels.length)]!, transition: 'held', lines, atMs, expiresAtMs: atMs + 600_000 });
+    const hold: ReservationTransition = { reservationId: `r${shape.seed}-${i}`, channel: channels[Math.floor(next() * channels.length)]!, transition: 'held', lines, atMs, expiresAtMs: atMs + 600_000 };
+    transitions.push(hold);
+    held.push(hold);
   }
   // ATP changes: each position walks its on-hand with steps that often reach 0.
   const changes: AtpChange[] = [];
