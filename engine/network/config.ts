@@ -4,7 +4,7 @@
 // A reload that fails validation keeps the previous configuration (watchNetworkFile).
 
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { extname } from 'node:path';
+import { basename, dirname, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { locationTypes, type BufferRule, type Channel, type Location, type LocationType } from '../core/types.js';
 
@@ -216,9 +216,14 @@ function parseChannel(c: Checker, raw: unknown, path: string, locationIds: Set<s
   const id = c.str(o.id, `${path}.id`);
   const list = c.arr(o.locations, `${path}.locations`, locationsMax);
   const locations: string[] = [];
+  const listed = new Set<string>();
   list?.forEach((l, i) => {
     if (typeof l !== 'string' || !locationIds.has(l)) c.fail(`${path}.locations[${i}]`, 'the id of a location of this file', l);
-    else locations.push(l);
+    else if (listed.has(l)) c.fail(`${path}.locations[${i}]`, 'a location not already listed in this channel', l);
+    else {
+      listed.add(l);
+      locations.push(l);
+    }
   });
   const buffers: Partial<Record<LocationType, BufferRule>> = {};
   if (o.bufferByLocationType !== undefined) {
@@ -276,7 +281,8 @@ function parseCarrier(c: Checker, raw: unknown, path: string): Carrier | undefin
     const speed = s.speed === 'standard' || s.speed === 'express' ? s.speed : c.fail(`${p}.speed`, '"standard" or "express"', s.speed);
     const bands = c.bands(s.transitDaysByBand, `${p}.transitDaysByBand`);
     const costCents = c.num(s.costCents, `${p}.costCents`, 0, 1_000_000, true);
-    if (sid !== undefined && speed !== undefined && bands !== undefined && costCents !== undefined) services.push({ id: sid, speed, transitDaysByBand: bands, costCents });
+    if (sid !== undefined && services.some((other) => other.id === sid)) c.fail(`${p}.id`, `a service id not already used by carrier ${JSON.stringify(o.id)}`, sid);
+    else if (sid !== undefined && speed !== undefined && bands !== undefined && costCents !== undefined) services.push({ id: sid, speed, transitDaysByBand: bands, costCents });
   });
   if (list && list.length === 0) c.fail(`${path}.services`, 'at least one service', []);
   return id === undefined || name === undefined ? undefined : { id, name, services };
@@ -317,58 +323,71 @@ export function parseNetworkConfig(input: unknown, source: string): NetworkConfi
   return { version, timeZone, locations, channels, carriers, transfer: { transitDaysByBand: transferBands ?? [] } };
 }
 
-/** Reads and validates a JSON or YAML file (by extension; anything else is tried as JSON). */
-export function loadNetworkFile(path: string): NetworkConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new NetworkConfigError(path, [`cannot read the file: ${error instanceof Error ? error.message : String(error)}`]);
-  }
-  let parsed: unknown;
+/** Parses and validates the text of a JSON or YAML file (YAML by a .yaml/.yml name, else JSON). */
+export function parseNetworkText(text: string, path: string): NetworkConfig {
   const ext = extname(path).toLowerCase();
+  const yaml = ext === '.yaml' || ext === '.yml';
+  let parsed: unknown;
   try {
-    parsed = ext === '.yaml' || ext === '.yml' ? parseYaml(text) : JSON.parse(text);
+    parsed = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new NetworkConfigError(path, [`not valid ${ext === '.yaml' || ext === '.yml' ? 'YAML' : 'JSON'}: ${error instanceof Error ? error.message : String(error)}`]);
+    throw new NetworkConfigError(path, [`not valid ${yaml ? 'YAML' : 'JSON'}: ${error instanceof Error ? error.message : String(error)}`]);
   }
   return parseNetworkConfig(parsed, path);
 }
 
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new NetworkConfigError(path, [`cannot read the file: ${error instanceof Error ? error.message : String(error)}`]);
+  }
+}
+
+/** Reads and validates a JSON or YAML file (by extension; anything else is read as JSON). */
+export function loadNetworkFile(path: string): NetworkConfig {
+  return parseNetworkText(readText(path), path);
+}
+
 /** Editors write files in several steps: wait this long after the last change before reading. */
-const reloadDebounceMs = 200;
+export const reloadDebounceMs = 200;
 
 /**
  * Calls onReload with each new valid configuration after the file changes; a file that does not
- * validate calls onError and leaves the caller on its previous configuration.
+ * validate (or is missing for a moment) calls onError and leaves the caller on its previous
+ * configuration. The folder is watched rather than the file, so editors that replace the file
+ * (write a temporary file, rename it over) or delete and recreate it are followed. A change that
+ * leaves the text as it was at the last good load reloads nothing.
  */
 export function watchNetworkFile(path: string, onReload: (network: NetworkConfig) => void, onError: (error: Error) => void): { close(): void } {
+  const name = basename(path);
   let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
+  let lastGoodText: string | undefined;
+  let closed = false;
   const reload = () => {
+    if (closed) return;
     try {
-      onReload(loadNetworkFile(path));
+      const text = readText(path);
+      if (text === lastGoodText) return;
+      const network = parseNetworkText(text, path);
+      lastGoodText = text;
+      onReload(network);
     } catch (error) {
       onError(error instanceof Error ? error : new Error(String(error)));
     }
   };
-  const arm = () => {
-    watcher?.close();
-    // Watch the file itself; editors that replace it (rename) end the watch, so re-arm each time.
-    watcher = watch(path, { persistent: false }, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        arm();
-        reload();
-      }, reloadDebounceMs);
-    });
-    watcher.on('error', () => {});
-  };
-  arm();
+  const watcher: FSWatcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+    // Some platforms omit the name: then any change in the folder is a candidate.
+    if (file !== null && file !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(reload, reloadDebounceMs);
+  });
+  watcher.on('error', (error) => onError(new NetworkConfigError(path, [`cannot watch the file: ${error.message}`])));
   return {
     close: () => {
+      closed = true;
       clearTimeout(timer);
-      watcher?.close();
+      watcher.close();
     },
   };
 }
