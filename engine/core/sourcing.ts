@@ -22,8 +22,8 @@
 // Fewest shipments always comes first (the greedy step takes the location serving the most lines;
 // the score breaks ties); `shipments` > 0 turns consolidation on: a line that must be split is
 // taken from locations already in the plan when they hold enough, so it adds no shipment.
-// Location capacity (dailyCapacityOrders) is not applied: it needs today's order count per
-// location, which the gateway does not have yet.
+// Location capacity: with `ordersTodayAt`, a location at its dailyCapacityOrders is left out of
+// every plan for the rest of the request (it still counts in channel ATP: the stock is there).
 // Paused locations and locations outside the channel are never used (ATP is 0 there, and they are
 // filtered out again here so a zero-quantity plan cannot name them).
 
@@ -46,6 +46,12 @@ export interface AvailabilityQuery {
   pickup?: { near?: GeoPoint; radiusKm?: number; max?: number; locations?: string[] };
   methods?: ('delivery' | 'pickup')[];
   nowMs: number;
+  /**
+   * Orders each location has taken today, when the caller tracks them: a location that has reached
+   * its dailyCapacityOrders offers nothing more (no shipment, no pickup, no transfer). Absent:
+   * capacity is not checked.
+   */
+  ordersTodayAt?: (locationId: string) => number;
 }
 
 /** ATP of sku at a location in the query's channel; 0 when paused, not in the channel, below threshold. */
@@ -129,6 +135,8 @@ interface ChannelIndex {
   channel: NetworkChannel;
   /** The channel's location ids, one per column of a basket's ATP matrix. */
   columns: readonly string[];
+  /** Daily capacity per column (Infinity: none, or not a location of the file). */
+  capacity: Float64Array;
   /** Active ship-capable locations of the channel. */
   shippers: Site[];
   /** Active pickup stores of the channel. */
@@ -164,9 +172,15 @@ function channelIndex(network: NetworkConfig, channelId: string): ChannelIndex {
   }
   const services = network.carriers.flatMap((carrier) => carrier.services.map((service) => ({ carrier, service })));
   const standard = services.filter((s) => s.service.speed === 'standard');
+  const capacity = new Float64Array(columns.length).fill(Infinity);
+  for (const l of network.locations) {
+    const c = col.get(l.id);
+    if (c !== undefined && l.dailyCapacityOrders !== undefined) capacity[c] = l.dailyCapacityOrders;
+  }
   index = {
     channel,
     columns,
+    capacity,
     shippers: active.filter((s) => (s.l.type === 'store' ? s.l.capabilities.shipFromStore : s.l.capabilities.ship)),
     pickupStores: active.filter((s) => s.l.type === 'store' && s.l.capabilities.pickup),
     transferSources: active.filter((s) => s.l.type !== 'store' && s.l.capabilities.ship),
@@ -187,19 +201,24 @@ interface Basket {
   lines: readonly { sku: string; qty: number }[];
   cols: number;
   atp: Float64Array;
+  /** Per column: 1 when the location can still take an order today (capacity). */
+  open: Uint8Array;
 }
 
-function readBasket(index: ChannelIndex, lines: readonly { sku: string; qty: number }[], atpAt: AtpAt): Basket {
+function readBasket(index: ChannelIndex, lines: readonly { sku: string; qty: number }[], atpAt: AtpAt, ordersTodayAt: ((locationId: string) => number) | undefined): Basket {
   const cols = index.columns.length;
   const atp = new Float64Array(lines.length * cols);
   for (let i = 0; i < lines.length; i++) {
     const sku = lines[i]!.sku;
     for (let c = 0; c < cols; c++) atp[i * cols + c] = atpAt(sku, index.columns[c]!);
   }
-  return { lines, cols, atp };
+  const open = new Uint8Array(cols).fill(1);
+  if (ordersTodayAt) for (let c = 0; c < cols; c++) if (index.capacity[c]! !== Infinity && ordersTodayAt(index.columns[c]!) >= index.capacity[c]!) open[c] = 0;
+  return { lines, cols, atp, open };
 }
 
 function holdsAll(basket: Basket, site: Site): boolean {
+  if (basket.open[site.col] === 0) return false;
   const { lines, cols, atp } = basket;
   for (let i = 0; i < lines.length; i++) if (atp[i * cols + site.col]! < lines[i]!.qty) return false;
   return true;
@@ -286,6 +305,7 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, 
   const { lines, cols, atp } = basket;
   const candidates: { site: Site; score: number }[] = [];
   for (const site of index.shippers) {
+    if (basket.open[site.col] === 0) continue;
     const t = shipTimes(network, index, site, destination, nowMs, times);
     if (t) candidates.push({ site, score: locationScore(channel, site.l.type, t.km, t.costCents) });
   }
@@ -355,17 +375,18 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, 
   return plan;
 }
 
-function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery): { site: Site; km: number }[] {
+function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery, basket: Basket): { site: Site; km: number }[] {
   const pickup = query.pickup;
   if (!pickup) return [];
   const found: { site: Site; km: number }[] = [];
   if (pickup.locations) {
     const wanted = new Set(pickup.locations);
     const origin = pickup.near ?? query.destination;
-    for (const site of index.pickupStores) if (wanted.has(site.l.id)) found.push({ site, km: origin ? haversineKm(site.l, origin) : 0 });
+    for (const site of index.pickupStores) if (basket.open[site.col] === 1 && wanted.has(site.l.id)) found.push({ site, km: origin ? haversineKm(site.l, origin) : 0 });
   } else if (pickup.near) {
     const radius = pickup.radiusKm ?? index.channel.sourcing.pickupRadiusKmDefault;
     for (const site of index.pickupStores) {
+      if (basket.open[site.col] === 0) continue;
       const km = haversineKm(site.l, pickup.near);
       if (km <= radius) found.push({ site, km });
     }
@@ -382,7 +403,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const channel = index.channel;
   const methods = query.methods ?? ['delivery', 'pickup'];
   const lines = query.lines;
-  const basket = readBasket(index, lines, atpAt);
+  const basket = readBasket(index, lines, atpAt, query.ordersTodayAt);
   const { cols, atp } = basket;
   const options: Omit<AvailabilityOption, 'rank' | 'promiseAt'>[] = [];
   const tz = network.timeZone;
@@ -448,7 +469,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     }
   }
 
-  const pickupCandidates = methods.includes('pickup') ? nearestPickupStores(index, query) : [];
+  const pickupCandidates = methods.includes('pickup') ? nearestPickupStores(index, query, basket) : [];
   if (pickupCandidates.length > 0) {
     const max = Math.min(pickupOptionsMax, Math.max(1, query.pickup?.max ?? channel.sourcing.pickupMaxDefault));
     let inStore = 0;
@@ -516,7 +537,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     if (delivery && query.destination) {
       let best: number | undefined;
       for (const site of index.shippers) {
-        if (atp[i * cols + site.col]! < line.qty) continue;
+        if (atp[i * cols + site.col]! < line.qty || basket.open[site.col] === 0) continue;
         const t = shipTimes(network, index, site, query.destination, query.nowMs, times);
         if (t && (best === undefined || t.deliverAtMs < best)) best = t.deliverAtMs;
       }
@@ -538,10 +559,10 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
  * PDP/PLP: channel ATP, in-stock flag, fastest delivery of one unit (to `near`, or else within the
  * carriers' first distance band) and pickup stores with stock within the channel's default radius.
  */
-export function skuAvailability(network: NetworkConfig, query: { channel: string; sku: string; near?: GeoPoint; nowMs: number }, atpAt: AtpAt): SkuAvailability {
+export function skuAvailability(network: NetworkConfig, query: { channel: string; sku: string; near?: GeoPoint; nowMs: number; ordersTodayAt?: (locationId: string) => number }, atpAt: AtpAt): SkuAvailability {
   const index = channelIndex(network, query.channel);
   const channel = index.channel;
-  const basket = readBasket(index, [{ sku: query.sku, qty: 1 }], atpAt);
+  const basket = readBasket(index, [{ sku: query.sku, qty: 1 }], atpAt, query.ordersTodayAt);
   const atp = basket.atp;
   let sum = 0;
   for (let c = 0; c < basket.cols; c++) sum += atp[c]!;
@@ -550,7 +571,7 @@ export function skuAvailability(network: NetworkConfig, query: { channel: string
   let fastest: number | undefined;
   const times: ShipTimes = new Array<ShipTime | null | undefined>(basket.cols);
   for (const site of index.shippers) {
-    if (atp[site.col]! < 1) continue;
+    if (atp[site.col]! < 1 || basket.open[site.col] === 0) continue;
     let deliverAt: number | undefined;
     if (query.near) deliverAt = shipTimes(network, index, site, query.near, query.nowMs, times)?.deliverAtMs;
     else if (Number.isFinite(index.firstBandDays)) deliverAt = deliveredAtMs(readyAtMs(site.l, query.nowMs, network.timeZone), index.firstBandDays, site.l.timeZone ?? network.timeZone);
@@ -561,7 +582,7 @@ export function skuAvailability(network: NetworkConfig, query: { channel: string
     const radius = channel.sourcing.pickupRadiusKmDefault;
     for (const site of index.pickupStores) {
       const here = atp[site.col]!;
-      if (here <= 0) continue;
+      if (here <= 0 || basket.open[site.col] === 0) continue;
       const km = haversineKm(site.l, query.near);
       if (km <= radius) answer.pickupStores.push({ location: site.l.id, name: site.l.name, distanceKm: km, atp: here });
     }

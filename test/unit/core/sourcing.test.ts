@@ -41,7 +41,7 @@ function network(paused: string[] = []): NetworkConfig {
     loc('ST-M', 'store', 43.2965, 5.3698, { pickup: true, shipFromStore: true }, 60, '18:00'),
     // Holds everything but feeds no channel: must never appear.
     loc('X-OUT', 'store', 48.85, 2.35, { pickup: true, shipFromStore: true }, 10, '23:00'),
-  ].map((l) => ({ ...l, status: paused.includes(l.id) ? 'paused' : 'active' }));
+  ].map((l) => ({ ...l, status: paused.includes(l.id) ? 'paused' : 'active', ...(l.id === 'ST-A' ? { dailyCapacityOrders: 100 } : {}) }));
   const sourcing = { expressMaxKm: 30, pickupRadiusKmDefault: 25, pickupMaxDefault: 3, locationPriority: { dc: 0, store: 2 } };
   return parseNetworkConfig(
     {
@@ -290,6 +290,18 @@ describe('channel rules and paused locations', () => {
     const n = network(['ST-A']);
     const a = availabilityOptions(n, query({}), (sku, location) => stock[sku]?.[location] ?? 0);
     expect(a.options.flatMap((o) => o.shipments.flatMap((s) => [s.from, s.transferTo]))).not.toContain('ST-A');
+  });
+
+  it('a location that has taken its daily capacity of orders offers nothing more today', () => {
+    const n = network();
+    const full = (orders: number) => summary(availabilityOptions(n, query({ ordersTodayAt: (id) => (id === 'ST-A' ? orders : 0) }), atpFor(n)));
+    expect(full(99)).toHaveLength(5);
+    // ST-A (capacity 100) is full: no pickup or express there; no other store nearby holds 3 of A.
+    expect(full(100)).toEqual([
+      [1, 'pickup_after_transfer', 'DC-N>ST-B', '2026-11-25T08:00:00.000Z', 0],
+      [2, 'delivery_standard', 'DC-N', '2026-11-25T19:00:00.000Z', 490],
+      [3, 'delivery_standard', 'DC-S', '2026-11-26T19:00:00.000Z', 490],
+    ]);
   });
 
   it('a DC-only channel with a cap: no store, no pickup, no express, capped ATP', () => {
