@@ -8,7 +8,8 @@
 //   first); otherwise a greedy split that minimises shipments. A line is split over locations only
 //   when no single location holds its quantity.
 // - delivery_express: a ship-from-store store within the channel's expressMaxKm of the destination
-//   holds the whole basket and can have it ready before the same-day courier's last pick-up.
+//   holds the whole basket, takes the order before its cut-off and has it ready before the
+//   same-day courier's last pick-up: delivered tonight, or not offered.
 // - pickup_in_store: pickup stores near the shopper (or listed) holding every line.
 // - pickup_after_transfer: the basket goes from a DC to a pickup store that does not hold it. The
 //   transfer truck runs on delivery days and arrives before the store opens on its arrival day
@@ -113,9 +114,11 @@ export interface SkuAvailability {
 /** Standard delivery plans offered at most: beyond three, more locations promising later dates
  * only lengthen the answer a shopper reads. */
 export const standardPlansMax = 3;
-/** Shipments one plan may have: past it the basket is not offered for delivery (split it). */
+/** Shipments one plan may have: past it the basket is not offered for delivery (the shopper can
+ * split it). Six parcels for one order already cost more than most baskets' margin. */
 export const shipmentsMax = 6;
-/** Pickup stores examined at most per request: bounds the work whatever the radius. */
+/** Pickup stores examined at most per request: bounds the work whatever the radius (a dense city
+ * has a few dozen stores within any radius a shopper would drive). */
 export const pickupCandidatesMax = 50;
 /** Pickup stores listed per line. */
 export const pickupStoresPerLineMax = 5;
