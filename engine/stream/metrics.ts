@@ -1,25 +1,54 @@
 // The engine's Prometheus metrics and the small HTTP server that exports them (/metrics, /health).
+// The Kafka engine and the in-process stream record the same series; the embedded default passes
+// the gateway's registry so one /metrics shows both.
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class EngineMetrics {
-  readonly registry = new Registry();
-  readonly consumed = new Counter({ name: 'instock_engine_events_consumed_total', help: 'Stock events taken from Kafka.', registers: [this.registry] });
-  readonly outcomes = new Counter({ name: 'instock_engine_events_applied_total', help: 'Valid stock events by what applying them did (applied, duplicate, stale).', labelNames: ['outcome'], registers: [this.registry] });
-  readonly rejected = new Counter({ name: 'instock_engine_events_rejected_total', help: 'Events sent to the DLQ, by reason.', labelNames: ['reason'], registers: [this.registry] });
-  readonly batchSize = new Histogram({ name: 'instock_engine_batch_size', help: 'Messages per consumed batch.', buckets: [1, 10, 50, 100, 250, 500, 1000, 2000], registers: [this.registry] });
-  readonly applySeconds = new Histogram({ name: 'instock_engine_apply_seconds', help: 'Time to apply one batch to the store.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry] });
-  readonly freshnessSeconds = new Histogram({
-    name: 'instock_engine_freshness_seconds',
-    help: 'Source asOf to visible in the store, per applied event.',
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-    registers: [this.registry],
-  });
-  readonly lag = new Gauge({ name: 'instock_engine_consumer_lag', help: 'Messages behind the partition end, as of the last batch.', labelNames: ['partition'], registers: [this.registry] });
+  readonly registry: Registry;
+  readonly consumed: Counter;
+  readonly outcomes: Counter<'outcome'>;
+  readonly rejected: Counter<'reason'>;
+  readonly batchSize: Histogram;
+  readonly applyBatchSize: Histogram;
+  readonly applySeconds: Histogram;
+  readonly freshnessSeconds: Histogram<'tier'>;
+  readonly lag: Gauge<'partition'>;
+  readonly queueDepth: Gauge<'tier'>;
+  readonly pausedPartitions: Gauge;
+  readonly workerUtilization: Gauge;
+  readonly velocitySkus: Gauge<'tier'>;
+  readonly reservationTransitions: Counter<'transition'>;
+  readonly changesPublished: Counter;
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /** registry: register into it (e.g. the gateway's); absent: a registry of the engine's own with default metrics. */
+  constructor(registry?: Registry) {
+    this.registry = registry ?? new Registry();
+    if (!registry) collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    this.consumed = new Counter({ name: 'instock_engine_events_consumed_total', help: 'Stock events taken from Kafka (or submitted in process).', registers });
+    this.outcomes = new Counter({ name: 'instock_engine_events_applied_total', help: 'Valid stock events by what applying them did (applied, duplicate, stale).', labelNames: ['outcome'], registers });
+    this.rejected = new Counter({ name: 'instock_engine_events_rejected_total', help: 'Events sent to the DLQ (or refused in process), by reason.', labelNames: ['reason'], registers });
+    this.batchSize = new Histogram({ name: 'instock_engine_batch_size', help: 'Messages per consumed batch.', buckets: [1, 10, 50, 100, 250, 500, 1000, 2000], registers });
+    this.applyBatchSize = new Histogram({ name: 'instock_engine_apply_batch_size', help: 'Events per store call (taken from the lanes, hot first).', buckets: [1, 10, 50, 100, 250, 500, 1000], registers });
+    this.applySeconds = new Histogram({ name: 'instock_engine_apply_seconds', help: 'Time of one store call applying a chunk of events.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers });
+    this.freshnessSeconds = new Histogram({
+      name: 'instock_engine_freshness_seconds',
+      help: 'Source asOf to visible in the store, per applied event, by velocity tier of the SKU.',
+      labelNames: ['tier'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.lag = new Gauge({ name: 'instock_engine_consumer_lag', help: 'Messages behind the partition end, as of the last batch.', labelNames: ['partition'], registers });
+    this.queueDepth = new Gauge({ name: 'instock_engine_queue_depth', help: 'Events waiting in each priority lane.', labelNames: ['tier'], registers });
+    this.pausedPartitions = new Gauge({ name: 'instock_engine_paused_partitions', help: 'Partitions paused because a lane reached its bound.', registers });
+    this.workerUtilization = new Gauge({ name: 'instock_engine_worker_utilization', help: 'Decode worker pool utilisation (0..1, piscina).', registers });
+    this.velocitySkus = new Gauge({ name: 'instock_engine_velocity_skus', help: 'SKUs per velocity tier at the last retier.', labelNames: ['tier'], registers });
+    this.reservationTransitions = new Counter({ name: 'instock_engine_reservation_transitions_total', help: 'Reservation transitions read for velocity, by kind (undecodable: "invalid").', labelNames: ['transition'], registers });
+    this.changesPublished = new Counter({ name: 'instock_engine_changes_published_total', help: 'ATP changes published (inventory.changes or in-process listeners).', registers });
+    for (const tier of ['hot', 'warm', 'cold']) this.queueDepth.set({ tier }, 0);
+    this.pausedPartitions.set(0);
   }
 }
 

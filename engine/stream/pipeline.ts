@@ -1,0 +1,316 @@
+// The apply pipeline shared by the Kafka engine and the in-process stream (one pipeline, two
+// transports): validated events wait in three priority lanes by the SKU's velocity tier (hot,
+// warm, cold); one loop takes chunks hot first, applies them to the store, builds the ATP changes
+// with channel ATP from the current network, and settles each event's ticket.
+//
+// Why tickets: events overtake each other across lanes, so the transport cannot assume "this batch
+// is applied" when a later one is. A ticket counts the events (and other work, e.g. a DLQ send) of
+// one delivered batch still open; the transport commits a Kafka offset only once every ticket
+// before it in that partition is settled (engine.ts), and the in-process stream resolves submit().
+//
+// Order within a SKU is kept: while a SKU has events waiting, its new events join the same lane
+// even if its tier changed, so a SKU's events are applied in the order they were delivered (as
+// within a Kafka partition). The store's outcome does not depend on order, but its bounded
+// adjustment list folds old adjustments, and delivered order is what the replay tests assume.
+//
+// No coalescing: merging a cold position's events into one would lose their eventIds, and a
+// redelivery after a crash would then apply them twice. Every event is applied as delivered.
+
+import { positionAtp } from '../core/atp.js';
+import type { Location, StockEvent } from '../core/types.js';
+import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
+import type { Network } from '../inventory.js';
+import type { ApplyOutcome, InventoryStore } from '../store/types.js';
+import type { EngineMetrics } from './metrics.js';
+import type { AtpChange } from './wire.js';
+
+export const tiers: readonly VelocityTier[] = ['hot', 'warm', 'cold'];
+
+/** Events per store call: bounds one Redis script batch's run time (and hot events' wait behind it). */
+export const applyChunkMax = 1_000;
+/** Store calls in flight: the second overlaps the first's round trip. Same connection: in order. */
+const applyConcurrency = 2;
+/**
+ * Events waiting per lane at most. At the bound the Kafka engine pauses the partitions feeding it
+ * and the in-process stream makes submit() wait. Cold is the largest: it is what piles up under
+ * overload, and ~200 bytes per waiting event keeps 100k under ~20 MB.
+ */
+export const laneEventsMaxDefault: Readonly<Record<VelocityTier, number>> = Object.freeze({ hot: 20_000, warm: 50_000, cold: 100_000 });
+/** After a failed store call, retry after this long, doubling up to the max (Redis restarts). */
+const retryDelayMsMin = 50;
+const retryDelayMsMax = 2_000;
+
+export type Outcomes = Record<ApplyOutcome, number>;
+
+/** Open work of one delivered batch; onSettled runs once when nothing is left open. */
+export class Ticket {
+  private open = 1;
+  readonly outcomes: Outcomes = { applied: 0, duplicate: 0, stale: 0 };
+  settled = false;
+
+  constructor(private readonly onSettled: (ticket: Ticket) => void) {}
+
+  /** One more piece of work (an event, a DLQ send) to wait for. */
+  hold(count = 1): void {
+    if (this.settled) throw new Error('ticket: hold after settle (a bug)');
+    this.open += count;
+  }
+
+  release(count = 1): void {
+    this.open -= count;
+    if (this.open < 0) throw new Error('ticket: released more than held (a bug)');
+    if (this.open === 0 && !this.settled) {
+      this.settled = true;
+      this.onSettled(this);
+    }
+  }
+
+  /** Ends the sender's own hold: call once every piece of work is registered. */
+  seal(): void {
+    this.release();
+  }
+}
+
+interface Item {
+  event: StockEvent;
+  ticket: Ticket;
+  tier: VelocityTier;
+}
+
+/** A FIFO with O(1) push/shift that compacts its array now and then. */
+class Lane {
+  private items: Item[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: Item): void {
+    this.items.push(item);
+  }
+  shift(): Item | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as Item;
+    if (this.head > 4_096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  /** Removes the items `drop` says so (rebalance); returns how many. */
+  remove(drop: (item: Item) => boolean): Item[] {
+    const kept: Item[] = [];
+    const removed: Item[] = [];
+    for (let i = this.head; i < this.items.length; i++) (drop(this.items[i]!) ? removed : kept).push(this.items[i]!);
+    this.items = kept;
+    this.head = 0;
+    return removed;
+  }
+}
+
+export interface PipelineOptions {
+  store: InventoryStore;
+  /** Current network (a getter, so a configuration reload applies to the next chunk). Absent: changes carry no channel ATP. */
+  network?: () => Network;
+  velocity?: VelocityTracker;
+  metrics: EngineMetrics;
+  laneEventsMax?: Partial<Record<VelocityTier, number>>;
+  /** Called with each applied chunk's changes; the returned promise is awaited before the tickets settle. */
+  publish(changes: AtpChange[]): Promise<void> | void;
+  /** Called with each applied chunk (valid events, in apply order). */
+  onApplied?(events: StockEvent[]): void;
+  /** true (Kafka): a failed store call is retried with backoff, forever; false: its tickets fail. */
+  retry: boolean;
+  onFailed?(ticket: Ticket, error: unknown): void;
+  log?: (message: string) => void;
+}
+
+export class ApplyPipeline {
+  private readonly lanes: Record<VelocityTier, Lane> = { hot: new Lane(), warm: new Lane(), cold: new Lane() };
+  readonly laneEventsMax: Readonly<Record<VelocityTier, number>>;
+  /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
+  private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();
+  private inFlight = 0;
+  private stopped = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
+  /** Events taken by tier, in take order (tests read it to see hot overtake cold). */
+  readonly taken: Record<VelocityTier, number> = { hot: 0, warm: 0, cold: 0 };
+
+  constructor(private readonly options: PipelineOptions) {
+    this.laneEventsMax = Object.freeze({ ...laneEventsMaxDefault, ...options.laneEventsMax });
+  }
+
+  depth(tier: VelocityTier): number {
+    return this.lanes[tier].length;
+  }
+
+  get waiting(): number {
+    return this.lanes.hot.length + this.lanes.warm.length + this.lanes.cold.length;
+  }
+
+  /** A lane at or past its bound: the transport stops feeding. */
+  full(): boolean {
+    return tiers.some((t) => this.lanes[t].length >= this.laneEventsMax[t]);
+  }
+
+  /** Every lane at most half its bound: a paused transport may feed again (hysteresis). */
+  roomy(): boolean {
+    return tiers.every((t) => this.lanes[t].length <= this.laneEventsMax[t] / 2);
+  }
+
+  /** Resolves once roomy() (at once if it is). */
+  room(): Promise<void> {
+    if (this.roomy() || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Resolves once nothing waits and nothing is in flight. */
+  idle(): Promise<void> {
+    if (this.waiting === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private tierOf(sku: string, nowMs: number): VelocityTier {
+    const waiting = this.waitingBySku.get(sku);
+    if (waiting) return waiting.tier;
+    return this.options.velocity ? this.options.velocity.tier(sku, nowMs) : 'cold';
+  }
+
+  /** Queues valid events under the ticket (which holds one unit per event). Never blocks: callers check full(). */
+  enqueue(events: readonly StockEvent[], ticket: Ticket, nowMs = Date.now()): void {
+    if (events.length === 0) return;
+    ticket.hold(events.length);
+    for (const event of events) {
+      const tier = this.tierOf(event.sku, nowMs);
+      const waiting = this.waitingBySku.get(event.sku);
+      if (waiting) waiting.count += 1;
+      else this.waitingBySku.set(event.sku, { tier, count: 1 });
+      this.lanes[tier].push({ event, ticket, tier });
+    }
+    this.updateDepth();
+    this.pump();
+  }
+
+  /** Drops waiting events whose ticket `drop` names (partitions revoked: they go back to Kafka); returns how many. */
+  discard(drop: (ticket: Ticket) => boolean): number {
+    let count = 0;
+    for (const tier of tiers) {
+      for (const item of this.lanes[tier].remove((i) => drop(i.ticket))) {
+        this.forget(item.event.sku);
+        count += 1;
+      }
+    }
+    this.updateDepth();
+    this.wake();
+    return count;
+  }
+
+  private forget(sku: string): void {
+    const waiting = this.waitingBySku.get(sku);
+    if (waiting && --waiting.count === 0) this.waitingBySku.delete(sku);
+  }
+
+  private updateDepth(): void {
+    for (const tier of tiers) this.options.metrics.queueDepth.set({ tier }, this.lanes[tier].length);
+  }
+
+  private take(): Item[] {
+    const chunk: Item[] = [];
+    for (const tier of tiers) {
+      const lane = this.lanes[tier];
+      while (chunk.length < applyChunkMax) {
+        const item = lane.shift();
+        if (!item) break;
+        this.forget(item.event.sku);
+        this.taken[tier] += 1;
+        chunk.push(item);
+      }
+    }
+    return chunk;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < applyConcurrency && this.waiting > 0) {
+      const chunk = this.take();
+      this.updateDepth();
+      this.inFlight += 1;
+      void this.applyChunk(chunk).finally(() => {
+        this.inFlight -= 1;
+        this.wake();
+        this.pump();
+      });
+    }
+  }
+
+  private wake(): void {
+    if (this.roomy()) for (const resolve of this.roomWaiters.splice(0)) resolve();
+    if (this.waiting === 0 && this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async applyChunk(chunk: Item[]): Promise<void> {
+    const { store, metrics } = this.options;
+    const events = chunk.map((i) => i.event);
+    metrics.applyBatchSize.observe(events.length);
+    let delayMs = retryDelayMsMin;
+    for (;;) {
+      try {
+        const stopTimer = metrics.applySeconds.startTimer();
+        const results = await store.applyEvents(events, Date.now());
+        stopTimer();
+        const visibleAtMs = Date.now();
+        const network = this.options.network?.();
+        const locations = network ? locationIndex(network) : undefined;
+        const changes: AtpChange[] = [];
+        results.forEach((result, k) => {
+          const item = chunk[k]!;
+          item.ticket.outcomes[result.outcome] += 1;
+          metrics.outcomes.inc({ outcome: result.outcome });
+          if (result.outcome !== 'applied') return;
+          metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
+          const p = result.position;
+          const atp: Record<string, number> = {};
+          if (network) {
+            const location = locations!.get(p.location);
+            for (const channel of network.channels) atp[channel.id] = positionAtp(p, location, channel);
+          }
+          changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs, asOfMs: item.event.asOf });
+        });
+        this.options.onApplied?.(events);
+        if (changes.length > 0) {
+          await this.options.publish(changes);
+          metrics.changesPublished.inc(changes.length);
+        }
+        for (const item of chunk) item.ticket.release();
+        return;
+      } catch (error) {
+        if (!this.options.retry || this.stopped) {
+          const failed = new Set(chunk.map((i) => i.ticket));
+          for (const ticket of failed) this.options.onFailed?.(ticket, error);
+          return;
+        }
+        this.options.log?.(`applying ${events.length} events failed, retrying in ${delayMs} ms: ${error instanceof Error ? error.message : String(error)}`);
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(retryDelayMsMax, delayMs * 2);
+      }
+    }
+  }
+
+  /** Stops taking new chunks; waits for those in flight. Waiting events stay unapplied (their tickets never settle). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const resolve of this.roomWaiters.splice(0)) resolve();
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// Index of each network's locations, built once per network object (a reload builds a new one).
+const locationIndexes = new WeakMap<Network, Map<string, Location>>();
+function locationIndex(network: Network): Map<string, Location> {
+  let index = locationIndexes.get(network);
+  if (!index) {
+    index = new Map(network.locations.map((l) => [l.id, l]));
+    locationIndexes.set(network, index);
+  }
+  return index;
+}
