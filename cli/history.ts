@@ -25,6 +25,11 @@ export async function historyCommand(config: Config, args: string[] = []): Promi
     process.stderr.write('instock history: KAFKA_BROKERS is empty: the history consumer reads Kafka (set it, e.g. KAFKA_BROKERS=127.0.0.1:19092; the embedded `instock start` writes history itself)\n');
     return 2;
   }
+  // Listening from the start: a SIGTERM during start-up still stops cleanly (exit 0).
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   const { kafkaClient } = await import('../connectors/kafka.js');
   const { HistoryConsumer } = await import('../engine/history/consumer.js');
   const { HistoryWriter } = await import('../engine/history/writer.js');
@@ -63,10 +68,7 @@ export async function historyCommand(config: Config, args: string[] = []): Promi
   });
   await consumer.start();
   write(`instock history consuming ${config.kafkaTopicStock}, ${config.kafkaTopicChanges}, ${config.kafkaTopicReservations} as group ${config.kafkaHistoryGroupId} into ${config.clickhouseUrl || `chDB ${chdbPathFor(config.dataDir)}`} (database ${config.clickhouseDatabase}); metrics on http://${config.gatewayHost}:${config.historyMetricsPort}/metrics`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopRequested;
   await consumer.stop();
   await writer.close(10_000);
   await client.close();

@@ -240,9 +240,16 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
       HISTORY_METRICS_PORT: String(await freePort()),
     };
     let output = '';
+    let lastOutput = '';
     const startChild = (): ChildProcess => {
-      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'history'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'history'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      lastOutput = '';
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString();
+        lastOutput += chunk.toString();
+      };
+      child.stderr!.on('data', collect);
+      child.stdout!.on('data', collect);
       cleanups.push(() => void child.kill('SIGKILL'));
       return child;
     };
@@ -251,7 +258,7 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
     const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const rowsWritten = async (): Promise<number> => {
       try {
-        const text = await (await fetch(`http://127.0.0.1:${env.HISTORY_METRICS_PORT}/metrics`)).text();
+        const text = await (await fetch(`http://127.0.0.1:${env.HISTORY_METRICS_PORT}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
         return [...text.matchAll(/^instock_history_rows_written_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
       } catch {
         return 0;
@@ -260,10 +267,13 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
     let kills = 0;
     while (kills < 4 && !(await committedAll(kafka, groupId, topics))) {
       const child = startChild();
-      // Killed while it writes: after its first insert, at a random moment (inserts every second,
-      // commits every 250 ms: some kills land between an insert and its commit).
+      // Killed while it writes, at a random moment just after an insert: offsets are committed
+      // every 250 ms, so the kill lands between the insert and its commit.
       await waitFor('the child to insert', async () => (await rowsWritten()) > 0 || child.exitCode !== null, 60_000);
       await new Promise((resolve) => setTimeout(resolve, Math.floor(next() * 1_000)));
+      const before = await rowsWritten();
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && (await rowsWritten()) === before) await new Promise((resolve) => setTimeout(resolve, 10));
       child.kill('SIGKILL');
       await exited(child);
       kills += 1;
@@ -271,8 +281,10 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
     expect(kills).toBeGreaterThanOrEqual(3);
     const last = startChild();
     await waitFor('the restarted consumer to commit everything', () => committedAll(kafka, groupId, topics), 240_000);
+    await waitFor('the last run to be up', () => lastOutput.includes('instock history consuming'), 60_000);
     last.kill('SIGTERM');
-    expect(await exited(last)).toBe(0);
+    const code = await exited(last);
+    expect(code, `${last.signalCode} ${lastOutput.slice(-2000)}`).toBe(0);
     // The child is gone: its chDB directory can be opened here (after this process's other one).
     await client.close();
     const mine = connectClickHouse({ url: '', chdbPath: join(dataDir, 'chdb'), database });
