@@ -1,0 +1,142 @@
+// History insert rate and storage per event, on chDB (or CLICKHOUSE_URL's server):
+//
+//   stock events through HistoryWriter     vs raw client.insert of the same rows    target >= 80 %
+//   ATP changes through HistoryWriter      (reported)
+//   bytes on disk per stored stock event / ATP change, after merges (OPTIMIZE FINAL)
+//
+// Run: `npm run build && node dist/benchmarks/history.js [--quick]` (or `benchHistory` from code).
+// Events are shaped like the field's: 100 k SKUs with skewed popularity, 300 locations, source
+// times advancing over a day, 16-hex-digit event ids (random, so they compress as badly as UUIDs).
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { StockEvent } from '../engine/core/types.js';
+import { connectClickHouse } from '../engine/history/clickhouse.js';
+import { migrate } from '../engine/history/migrations.js';
+import { historyColumns, HistoryWriter } from '../engine/history/writer.js';
+import type { AtpChange } from '../engine/stream/wire.js';
+import { printTable, progress, writeResults, type Row } from './report.js';
+
+function stockEvents(count: number, startMs: number): StockEvent[] {
+  const out: StockEvent[] = [];
+  const ids = randomBytes(count * 8).toString('hex');
+  for (let i = 0; i < count; i++) {
+    const r = Math.random();
+    const sku = `SKU-${String(Math.floor(100_000 * Math.random() ** 3)).padStart(6, '0')}`;
+    const location = `L${String(Math.floor(Math.random() * 300)).padStart(3, '0')}`;
+    const asOf = startMs + Math.floor((i / count) * 86_400_000);
+    const eventId = ids.slice(i * 16, i * 16 + 16);
+    if (r < 0.3) out.push({ type: 'snapshot', eventId, sku, location, qty: Math.floor(Math.random() * 200), asOf, source: 'erp' });
+    else out.push({ type: 'delta', eventId, sku, location, qty: r < 0.8 ? -1 - Math.floor(Math.random() * 2) : 1 + Math.floor(Math.random() * 24), asOf, source: r < 0.8 ? 'pos' : 'wms' });
+  }
+  return out;
+}
+
+function atpChanges(count: number, startMs: number): AtpChange[] {
+  const out: AtpChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const onHand = Math.floor(Math.random() * 200);
+    const reserved = Math.random() < 0.2 ? Math.floor(Math.random() * onHand) : 0;
+    const visibleAtMs = startMs + Math.floor((i / count) * 86_400_000);
+    out.push({ sku: `SKU-${String(Math.floor(100_000 * Math.random() ** 3)).padStart(6, '0')}`, location: `L${String(Math.floor(Math.random() * 300)).padStart(3, '0')}`, onHand, reserved, atp: { web: onHand - reserved, app: onHand - reserved, store: Math.max(0, onHand - reserved - 2) }, visibleAtMs, asOfMs: visibleAtMs - 40 });
+  }
+  return out;
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function partsOf(client: ClickHouseClient, database: string, table: string): Promise<{ rows: number; bytes: number }> {
+  const result = await client.query({ query: `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active`, query_params: { db: database, t: table }, format: 'JSONEachRow' });
+  const [row] = await result.json<{ rows: string | number; bytes: string | number }>();
+  return { rows: Number(row?.rows ?? 0), bytes: Number(row?.bytes ?? 0) };
+}
+
+export async function benchHistory(args: { quick: boolean; url?: string }): Promise<Row[]> {
+  const count = args.quick ? 200_000 : 1_000_000;
+  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-history-'));
+  const client = connectClickHouse({ url: args.url ?? '', chdbPath: dir, database: 'default' });
+  const startMs = Date.now() - 2 * 86_400_000;
+  try {
+    const database = `bench_history_${process.pid}`;
+    const floorDb = `${database}_raw`;
+    await migrate(client, database);
+    await migrate(client, floorDb);
+    progress(`generating ${count.toLocaleString()} stock events and ATP changes`);
+    const events = stockEvents(count, startMs);
+    const changes = atpChanges(count, startMs);
+    const batch = 100_000;
+
+    // Floor: the same rows, the same batch size, straight into the same schema with client.insert.
+    progress('floor: raw client.insert');
+    const floorSeconds = await timed(async () => {
+      for (let i = 0; i < events.length; i += batch) {
+        const values = events.slice(i, i + batch).map((e, k) => [e.asOf, e.sku, e.location, e.type, e.qty, e.eventId, e.source ?? '', e.asOf, 0, i + k]);
+        await client.insert({ table: `${floorDb}.stock_events`, values, columns: historyColumns.stock_events as [string, ...string[]], format: 'JSONCompactEachRow' });
+      }
+    });
+
+    // The floor's background merges (its parts and its views') would otherwise run during the
+    // writer's inserts on the same cores.
+    for (const table of ['stock_events', 'velocity_hourly', 'velocity_minute', 'flow_daily']) await client.command({ query: `OPTIMIZE TABLE ${floorDb}.${table} FINAL` });
+    progress('HistoryWriter: stock events');
+    const writer = new HistoryWriter({ client, database, batchRowsMax: batch, queueRowsMax: count + batch });
+    const stockSeconds = await timed(async () => {
+      const done: Promise<boolean>[] = [];
+      // As the consumer hands them over: fetches of 5,000.
+      for (let i = 0; i < events.length; i += 5_000) done.push(writer.stockEvents(events.slice(i, i + 5_000).map((e, k) => ({ ...e, srcPartition: 0, srcOffset: i + k }))));
+      await writer.flush();
+      if (!(await Promise.all(done)).every(Boolean)) throw new Error('rows refused');
+    });
+    progress('HistoryWriter: ATP changes');
+    const changeSeconds = await timed(async () => {
+      const done: Promise<boolean>[] = [];
+      for (let i = 0; i < changes.length; i += 5_000) done.push(writer.atpChanges(changes.slice(i, i + 5_000).map((c, k) => ({ ...c, srcPartition: 0, srcOffset: i + k }))));
+      await writer.flush();
+      if (!(await Promise.all(done)).every(Boolean)) throw new Error('rows refused');
+    });
+    await writer.close();
+
+    progress('merging parts (OPTIMIZE FINAL) and measuring bytes on disk');
+    for (const table of ['stock_events', 'atp_changes']) await client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` });
+    const stock = await partsOf(client, database, 'stock_events');
+    const change = await partsOf(client, database, 'atp_changes');
+    let aggregatesBytes = 0;
+    for (const table of ['velocity_hourly', 'velocity_minute', 'flow_daily', 'position_hourly']) aggregatesBytes += (await partsOf(client, database, table)).bytes;
+    if (stock.rows !== count || change.rows !== count) throw new Error(`stored ${stock.rows} stock events and ${change.rows} changes, expected ${count} each`);
+
+    const writerRate = count / stockSeconds;
+    const floorRate = count / floorSeconds;
+    const rows: Row[] = [
+      { metric: 'stock events inserted, HistoryWriter', value: writerRate, unit: 'rows/s', floor: floorRate, ratio: writerRate / floorRate, target: '>= 80 % of raw insert', pass: writerRate / floorRate >= 0.8 },
+      { metric: 'ATP changes inserted, HistoryWriter', value: count / changeSeconds, unit: 'rows/s' },
+      { metric: 'bytes on disk per stock event', value: stock.bytes / count, unit: 'B' },
+      { metric: 'bytes on disk per ATP change', value: change.bytes / count, unit: 'B' },
+      { metric: 'aggregates (views) per stock event', value: aggregatesBytes / count, unit: 'B' },
+    ];
+    printTable(`history (${args.url ? 'ClickHouse server' : 'chDB'}, ${count.toLocaleString()} rows per table, batches of ${batch.toLocaleString()})`, rows);
+    const file = writeResults('history', { quick: args.quick, count, rows });
+    process.stdout.write(`\nresults: ${file}\n`);
+    return rows;
+  } finally {
+    await client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  benchHistory({ quick: process.argv.includes('--quick'), url: process.env.CLICKHOUSE_URL ?? '' }).then(
+    () => undefined,
+    (error: unknown) => {
+      process.stderr.write(`bench history: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
