@@ -2,11 +2,12 @@
 // tokens), the reports against answers computed from the generated events, and the velocity seed
 // a restarted engine reads before its first event.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectPath } from '../../config/paths.js';
 import { VelocityTracker } from '../../engine/core/velocity.js';
 import { runAnalytics } from '../../engine/history/analytics.js';
 import { connectClickHouse } from '../../engine/history/clickhouse.js';
@@ -159,6 +160,19 @@ describe('history on chDB', () => {
     for (const t of history.transitions) if (t.transition === 'confirmed') for (const l of t.lines) sold.set(l.sku, (sold.get(l.sku) ?? 0) + l.qty);
     for (const e of history.stock) if (e.type === 'delta' && e.source === 'pos' && e.qty < 0) sold.set(e.sku, (sold.get(e.sku) ?? 0) - e.qty);
     for (const r of sell) expect(r.sold).toBe(sold.get(r.sku as string));
+  });
+
+  it("README's SQL for analysts runs and answers", async () => {
+    const readme = readFileSync(projectPath('README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('SQL for analysts'));
+    const sql = section.slice(section.indexOf('```sql') + 6, section.indexOf('```', section.indexOf('```sql') + 6));
+    const statements = sql.split(/;\s*\n/).map((q) => q.replace(/^--.*$/gm, '').trim()).filter(Boolean);
+    expect(statements.length).toBe(5);
+    for (const statement of statements) {
+      // The examples read "now"; the generated history ends at nowMs, a little before now.
+      const got = await rows<Record<string, unknown>>(client, statement.replaceAll('instock.', `${database}.`).replaceAll("'SKU-000042'", "'sku-0'"));
+      expect(got.length, statement.slice(0, 80)).toBeGreaterThan(0);
+    }
   });
 
   it('a restarted engine knows its hot SKUs from history before consuming anything', async () => {
