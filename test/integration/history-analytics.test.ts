@@ -9,6 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../config/paths.js';
 import { VelocityTracker } from '../../engine/core/velocity.js';
+import { VelocityInput } from '../../engine/stream/velocity-input.js';
 import { runAnalytics } from '../../engine/history/analytics.js';
 import { connectClickHouse } from '../../engine/history/clickhouse.js';
 import { HistoryMetrics } from '../../engine/history/metrics.js';
@@ -176,10 +177,10 @@ describe('history on chDB', () => {
   });
 
   it('a restarted engine knows its hot SKUs from history before consuming anything', async () => {
-    // The engine that ran: it recorded every sale in its tracker as it went.
+    // The engine that ran: its velocity input recorded every reservation as it went.
     const ran = new VelocityTracker();
-    for (const t of history.transitions) if (t.transition === 'held') for (const l of t.lines) ran.record(l.sku, t.channel, l.qty, t.atMs);
-    for (const e of history.stock) if (e.type === 'delta' && e.source === 'pos' && e.qty < 0) ran.record(e.sku, 'pos', -e.qty, e.asOf);
+    const input = new VelocityInput(ran);
+    for (const t of history.transitions) input.record(t);
     ran.retier(nowMs);
     const hotBefore = ran.top(5, nowMs).map((t) => t.sku);
 
@@ -198,5 +199,9 @@ describe('history on chDB', () => {
       expect(restarted.channelRate(sku, 'web', nowMs) / ran.channelRate(sku, 'web', nowMs)).toBeCloseTo(1, 1);
     }
     expect(restarted.tier(hotBefore[0]!, nowMs)).toBe('hot');
+    // Store sales are in history (channel "pos") but only seeded when asked for.
+    const withStore = await loadVelocitySeed(client, database, { sinceMs: nowMs - 4 * hourMs, nowMs, storeSales: true });
+    expect(withStore.some((e) => e.channel === 'pos')).toBe(true);
+    expect((await loadVelocitySeed(client, database, { sinceMs: nowMs - 4 * hourMs, nowMs })).some((e) => e.channel === 'pos')).toBe(false);
   });
 });

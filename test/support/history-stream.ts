@@ -71,7 +71,11 @@ export function generateHistory(shape: HistoryShape): GeneratedHistory {
   for (let i = 0; i < shape.transitions; i++) {
     const atMs = Math.min(shape.endMs, at(i, shape.transitions));
     if (held.length > 0 && next() < 0.3) {
-      const h = held[Math.floor(next() * held.length)]!;
+      // Each hold ends once: confirmed or released.
+      const k = Math.floor(next() * held.length);
+      const h = held[k]!;
+      held[k] = held[held.length - 1]!;
+      held.pop();
       transitions.push({ ...h, transition: next() < 0.7 ? 'confirmed' : 'released', atMs: Math.max(atMs, h.atMs) });
       delete (transitions[transitions.length - 1] as { expiresAtMs?: number }).expiresAtMs;
       continue;
