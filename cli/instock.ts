@@ -17,7 +17,7 @@ commands:
   analytics velocity|stockouts|cover|sellthrough [--top N] [--since 7d] [--channel c] [--sku s] [--format table|csv|json]
                                         history reports (ClickHouse server, a running npm start, or chDB)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
-  bench store|availability [--quick]    benchmarks; table on stdout, JSON under benchmarks/results/
+  bench store|availability|ingest [--quick]    benchmarks; table on stdout, JSON under benchmarks/results/
   config                                print every setting with its env var, default and current value
   help                                  this text
 
@@ -89,7 +89,14 @@ async function bench(config: Config, args: string[]): Promise<number> {
     await benchAvailability({ quick, dataDir: config.dataDir });
     return 0;
   }
-  process.stderr.write(`instock bench: expected a benchmark name (store, availability), got ${name ?? 'nothing'}\n`);
+  if (name === 'ingest') {
+    const { benchIngest } = await import('../benchmarks/ingest.js');
+    const { servicesEnv } = await import('../services/index.js');
+    const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
+    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers });
+    return 0;
+  }
+  process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest), got ${name ?? 'nothing'}\n`);
   return 2;
 }
 
@@ -110,13 +117,31 @@ async function engine(config: Config): Promise<number> {
   const { kafkaClient } = await import('../connectors/kafka.js');
   const { StreamEngine } = await import('../engine/stream/engine.js');
   const { openStore } = await import('../engine/store/open.js');
+  const { VelocityTracker } = await import('../engine/core/velocity.js');
+  const { loadNetworkFile, watchNetworkFile } = await import('../engine/network/config.js');
+  const { sampleNetwork } = await import('../engine/network/sample.js');
   const store = openStore(config);
+  // The network gives the change feed its channel ATP; a changed NETWORK_FILE applies to the next chunk.
+  let network = config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork();
+  const watcher = config.networkFile
+    ? watchNetworkFile(
+        config.networkFile,
+        (n) => {
+          network = n;
+          process.stdout.write(`network configuration reloaded from ${config.networkFile}\n`);
+        },
+        (error) => process.stderr.write(`network configuration NOT reloaded, the previous one stays: ${error.message}\n`),
+      )
+    : undefined;
   const running = new StreamEngine({
     kafka: kafkaClient(config.kafkaBrokers, 'instock-engine'),
-    topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq },
+    topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq, reservations: config.kafkaTopicReservations },
     groupId: config.kafkaGroupId,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     store,
+    network: () => network,
+    // Velocity from inventory.reservations as they come (not seeded from history in this process yet).
+    velocity: new VelocityTracker(),
     log: (message) => process.stdout.write(`${message}\n`),
   });
   const { startMetricsServer } = await import('../engine/stream/metrics.js');
@@ -128,6 +153,7 @@ async function engine(config: Config): Promise<number> {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  watcher?.close();
   await running.stop();
   await store.close();
   metricsServer.close();

@@ -1,38 +1,68 @@
-// The stream engine (first slice): a consumer group on inventory.stock that decodes and validates
-// each batch, sends bad events to the DLQ with their reason and original bytes, applies the good
-// ones to the store in batches, publishes the changed positions to inventory.changes, and only
-// then commits the batch's offsets. Apply is idempotent (the store drops duplicates and stale
-// events), so a crash anywhere replays at most the uncommitted batch and double-counts nothing.
+// The stream engine: a consumer group on inventory.stock. Each delivered batch is decoded and
+// validated (large batches in a piscina worker pool, the values handed over as one transferred
+// buffer), bad events go to the DLQ with their reason and original bytes, and valid ones join the
+// shared apply pipeline (pipeline.ts): hot/warm/cold lanes by the SKU's velocity, hot first,
+// chunks of 1,000 to the store, each applied chunk's ATP changes (channel ATP from the network) to
+// inventory.changes.
 //
-// Large batches are decoded and validated in a piscina worker pool (the values handed over as one
-// transferred buffer); small ones inline, where a thread hop would cost more than it saves.
-// Not built yet (see README): hot/warm/cold priority lanes.
+// Exactly-once effect on ATP with overtaking lanes: every delivered batch is a ticket that settles
+// once all its events are applied (changes published) and its DLQ send is acknowledged. Per
+// partition the tickets queue in offset order, and the committed offset only moves past a prefix
+// of settled tickets (the partition's applied watermark): a hot event applied ahead of a cold one
+// never lets the commit pass the cold one. A crash replays from the watermark; the store's
+// idempotent apply (eventId, snapshot order) absorbs what was applied past it.
+//
+// Backpressure: each lane has a bound. A batch that leaves a lane at its bound pauses its
+// partition (consumer.pause; the client seeks to the next offset, nothing is lost); once every
+// lane is back under half its bound, the paused partitions resume.
+//
+// Rebalance (rebalance_cb, awaited by the client before partitions move): the revoked partitions'
+// waiting events are handed back (dropped from the lanes, not committed: the next owner reads them
+// again), the chunks in flight are finished (bounded wait), and the watermark reached is committed.
+//
+// Velocity: the engine also reads inventory.reservations (an ephemeral group per process, from the
+// latest offset, so every engine sees every reservation; history seeds the past) into the caller's
+// VelocityTracker (velocity-input.ts), and re-ranks it on a timer.
 
-import { Packr } from 'msgpackr';
+import { randomUUID } from 'node:crypto';
+import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { Piscina } from 'piscina';
+import type { Registry } from 'prom-client';
 import { projectPath } from '../../config/paths.js';
 import type { Consumer, KafkaClient, Producer } from '../../connectors/kafka.js';
+import type { StockEvent } from '../core/types.js';
+import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
+import type { Network } from '../inventory.js';
 import type { InventoryStore } from '../store/types.js';
 import { decodeStockEvent, type DecodeRejection, type Decoded } from './codec.js';
 import type { DecodeTask } from './decode-worker.js';
 import { EngineMetrics } from './metrics.js';
-import type { StockEvent } from '../core/types.js';
+import { ApplyPipeline, Ticket } from './pipeline.js';
+import { VelocityInput, startVelocityRetier } from './velocity-input.js';
+import { decodeReservationTransition, encodeAtpChange } from './wire.js';
 
-/** Events per store call: bounds one Redis script's run time. */
-const applyChunkMax = 1_000;
+const { ERR__REVOKE_PARTITIONS } = kafkaJavascript.CODES.ERRORS;
+
 /** Messages handed to one eachBatch call. */
 const fetchBatchMax = 2_000;
 /** From this many messages a batch is decoded in the worker pool. */
 const workerBatchMin = 256;
-/** Decode tasks waiting for a worker: at the bound, run() waits (the consumer stops fetching). */
+/** Decode tasks waiting for a worker: at the bound, eachBatch waits (the consumer stops fetching). */
 const decodeQueueMax = 16;
-
-const changePackr = new Packr({ useRecords: false });
+/** How long a rebalance or a stop waits for chunks in flight before handing the rest back. */
+const handBackWaitMsMax = 10_000;
+/** A failed DLQ send is retried after this long, doubling up to the max, while the engine runs. */
+const sendRetryMsMin = 100;
+const sendRetryMsMax = 5_000;
+/** How often the worker pool's utilisation is sampled into the gauge. */
+const utilizationSampleMs = 1_000;
 
 export interface EngineTopics {
   stock: string;
   changes: string;
   dlq: string;
+  /** Reservation transitions read for velocity (needs the velocity option). */
+  reservations?: string;
 }
 
 export interface EngineOptions {
@@ -44,8 +74,16 @@ export interface EngineOptions {
   store: InventoryStore;
   /** When given, events for locations not in this list go to the DLQ. */
   locations?: string[];
+  /** The network, read per applied chunk (a reload applies at once): channel ATP in the change feed. */
+  network?: () => Network;
+  /** Velocity for the lanes; created by the caller (it may be seeded from history before start). */
+  velocity?: VelocityTracker;
+  /** Register the metrics into this registry (e.g. the gateway's in `npm start`). */
+  registry?: Registry;
   /** Worker threads decoding large batches (0: decode on the main thread). */
   decodeThreads?: number;
+  /** Lane bounds in events (tests use small ones). */
+  laneEventsMax?: Partial<Record<VelocityTier, number>>;
   log?: (message: string) => void;
 }
 
@@ -57,16 +95,58 @@ export interface EngineCounters {
   rejected: Partial<Record<DecodeRejection, number>>;
   /** Batches decoded in the worker pool rather than inline. */
   workerBatches: number;
+  /** Times a partition was paused at a lane bound, and resumed. */
+  pauses: number;
+  resumes: number;
+  /** Waiting events handed back to Kafka at a rebalance or a stop. */
+  handedBack: number;
+}
+
+/** One delivered batch in its partition's queue: its ticket and the offset after its last message. */
+interface Pending {
+  ticket: Ticket;
+  nextOffset: bigint;
+}
+
+interface PartitionState {
+  partition: number;
+  pending: Pending[];
+  paused: boolean;
+  revoked: boolean;
 }
 
 export class StreamEngine {
-  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0 };
-  readonly metrics = new EngineMetrics();
+  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0, pauses: 0, resumes: 0, handedBack: 0 };
+  readonly metrics: EngineMetrics;
+  readonly pipeline: ApplyPipeline;
+  /** Offsets committed per partition, in commit order (tests check the watermark rule with it). */
+  readonly commits: { partition: number; offset: bigint }[] = [];
   private consumer: Consumer | undefined;
+  private reservationsConsumer: Consumer | undefined;
   private producer: Producer | undefined;
   private decoder: Piscina<DecodeTask, Decoded[]> | undefined;
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly commitsDue = new Map<number, bigint>();
+  private committing: Promise<void> | undefined;
+  private resumeScheduled = false;
+  private stopping = false;
+  private readonly timers: (() => void)[] = [];
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    this.metrics = new EngineMetrics(options.registry);
+    this.pipeline = new ApplyPipeline({
+      store: options.store,
+      ...(options.network ? { network: options.network } : {}),
+      ...(options.velocity ? { velocity: options.velocity } : {}),
+      metrics: this.metrics,
+      ...(options.laneEventsMax ? { laneEventsMax: options.laneEventsMax } : {}),
+      retry: true,
+      publish: async (changes) => {
+        await this.producer!.send({ topic: options.topics.changes, messages: changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })) });
+      },
+      log: (m) => options.log?.(m),
+    });
+  }
 
   async start(): Promise<void> {
     const { kafka, topics, groupId } = this.options;
@@ -74,12 +154,25 @@ export class StreamEngine {
     if (threads > 0) {
       // The worker is the compiled file: npm run build (and npm test) write dist/.
       this.decoder = new Piscina({ filename: projectPath('dist', 'engine', 'stream', 'decode-worker.js'), minThreads: threads, maxThreads: threads, maxQueue: decodeQueueMax });
+      const decoder = this.decoder;
+      const timer = setInterval(() => this.metrics.workerUtilization.set(decoder.utilization), utilizationSampleMs);
+      timer.unref();
+      this.timers.push(() => clearInterval(timer));
     }
     this.producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true }, 'linger.ms': 5 } as never);
     await this.producer.connect();
+    if (this.options.velocity) {
+      this.timers.push(startVelocityRetier(this.options.velocity, this.metrics));
+      if (topics.reservations) await this.startReservations(topics.reservations, this.options.velocity);
+    }
     this.consumer = kafka.consumer({
       kafkaJS: { groupId, fromBeginning: true, autoCommit: false, sessionTimeout: this.options.sessionTimeoutMs ?? 10_000 },
       'js.consumer.max.batch.size': fetchBatchMax,
+      // Awaited by the client before the partitions move (see "Rebalance" above).
+      rebalance_cb: async (error: { code: number }, assignment: { topic: string; partition: number }[]) => {
+        if (error.code !== ERR__REVOKE_PARTITIONS) return;
+        await this.handBack(assignment.filter((tp) => tp.topic === topics.stock).map((tp) => tp.partition));
+      },
     } as never);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topics.stock] });
@@ -87,24 +180,44 @@ export class StreamEngine {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 3,
       eachBatch: async ({ batch, resolveOffset }) => {
-        if (batch.messages.length === 0) return;
+        // Stopping: take nothing more. Unresolved, the batch stays in Kafka for the next owner.
+        if (batch.messages.length === 0 || this.stopping) return;
         this.metrics.batchSize.observe(batch.messages.length);
         this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
-        try {
-          await this.handle(batch.partition, batch.messages);
-        } catch (error) {
-          // The batch is not committed: the consumer delivers it again (apply is idempotent).
-          this.options.log?.(`batch of ${batch.messages.length} on partition ${batch.partition} failed, will be retried: ${error instanceof Error ? error.message : String(error)}`);
-          throw error;
-        }
+        await this.take(batch.partition, batch.messages);
         const last = batch.messages[batch.messages.length - 1]!.offset;
-        // Without resolving, the client would fetch the batch again from its first offset.
+        // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
         resolveOffset(last);
-        // Committed only after every event of the batch is applied (or dead-lettered): a crash
-        // before this line replays the batch, which the idempotent apply absorbs.
-        await this.consumer!.commitOffsets([{ topic: topics.stock, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+        if (this.pipeline.full()) this.pause(this.partitionState(batch.partition));
       },
     });
+  }
+
+  private async startReservations(topic: string, velocity: VelocityTracker): Promise<void> {
+    const input = new VelocityInput(velocity, this.metrics);
+    // A group of its own per process, from the latest offset: each engine needs every reservation
+    // (its stock partitions hold any SKU), and the past comes from history's seed, not a replay.
+    this.reservationsConsumer = this.options.kafka.consumer({ kafkaJS: { groupId: `${this.options.groupId}.velocity.${randomUUID().slice(0, 8)}`, fromBeginning: false, autoCommit: false } } as never);
+    await this.reservationsConsumer.connect();
+    await this.reservationsConsumer.subscribe({ topics: [topic] });
+    await this.reservationsConsumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          const transition = decodeReservationTransition(message.value);
+          if (transition) input.record(transition);
+          else this.metrics.reservationTransitions.inc({ transition: 'invalid' });
+        }
+      },
+    });
+  }
+
+  private partitionState(partition: number): PartitionState {
+    let state = this.partitions.get(partition);
+    if (!state) {
+      state = { partition, pending: [], paused: false, revoked: false };
+      this.partitions.set(partition, state);
+    }
+    return state;
   }
 
   private async decode(messages: { value: Buffer | null }[], nowMs: number): Promise<Decoded[]> {
@@ -126,7 +239,8 @@ export class StreamEngine {
     return this.decoder.run({ buffer, lengths, locations, nowMs }, { transferList: [buffer] });
   }
 
-  private async handle(partition: number, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
+  /** Decodes a delivered batch, queues its ticket in the partition, its valid events in the lanes and its bad ones to the DLQ. */
+  private async take(partition: number, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
     const nowMs = Date.now();
     const good: StockEvent[] = [];
     const dead: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
@@ -146,31 +260,132 @@ export class StreamEngine {
     });
     this.counters.consumed += messages.length;
     this.metrics.consumed.inc(messages.length);
-    const changes: { key: string; value: Buffer }[] = [];
-    const stopTimer = this.metrics.applySeconds.startTimer();
-    for (let i = 0; i < good.length; i += applyChunkMax) {
-      const chunk = good.slice(i, i + applyChunkMax);
-      const results = await this.options.store.applyEvents(chunk, nowMs);
-      const visibleAtMs = Date.now();
-      results.forEach((result, k) => {
-        this.counters[result.outcome] += 1;
-        this.metrics.outcomes.inc({ outcome: result.outcome });
-        if (result.outcome !== 'applied') return;
-        this.metrics.freshnessSeconds.observe(Math.max(0, visibleAtMs - chunk[k]!.asOf) / 1000);
-        const p = result.position;
-        changes.push({ key: p.sku, value: changePackr.pack({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, visibleAtMs }) });
-      });
+    const state = this.partitionState(partition);
+    const ticket = new Ticket((t) => {
+      this.counters.applied += t.outcomes.applied;
+      this.counters.duplicate += t.outcomes.duplicate;
+      this.counters.stale += t.outcomes.stale;
+      this.advance(state);
+    });
+    state.pending.push({ ticket, nextOffset: BigInt(messages[messages.length - 1]!.offset) + 1n });
+    if (dead.length > 0) {
+      ticket.hold();
+      void this.sendDead(dead).then((sent) => sent && ticket.release());
     }
-    stopTimer();
-    const sends = [];
-    if (dead.length > 0) sends.push(this.producer!.send({ topic: this.options.topics.dlq, messages: dead }));
-    if (changes.length > 0) sends.push(this.producer!.send({ topic: this.options.topics.changes, messages: changes }));
-    await Promise.all(sends);
+    this.pipeline.enqueue(good, ticket, nowMs);
+    ticket.seal();
   }
 
-  /** Graceful stop: the batch in hand is applied and committed, then the clients leave. */
+  /** Sends to the DLQ, retrying while the engine runs; false if it gave up (stopping: not committed, redelivered). */
+  private async sendDead(messages: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[]): Promise<boolean> {
+    let delayMs = sendRetryMsMin;
+    for (;;) {
+      try {
+        await this.producer!.send({ topic: this.options.topics.dlq, messages });
+        return true;
+      } catch (error) {
+        if (this.stopping) return false;
+        this.options.log?.(`DLQ send of ${messages.length} failed, retrying in ${delayMs} ms: ${error instanceof Error ? error.message : String(error)}`);
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(sendRetryMsMax, delayMs * 2);
+      }
+    }
+  }
+
+  /** Moves the partition's watermark past its settled prefix and schedules the commit. */
+  private advance(state: PartitionState): void {
+    if (state.revoked) return;
+    let offset: bigint | undefined;
+    while (state.pending.length > 0 && state.pending[0]!.ticket.settled) offset = state.pending.shift()!.nextOffset;
+    if (offset === undefined) return;
+    this.commitsDue.set(state.partition, offset);
+    void this.flushCommits();
+  }
+
+  /** Commits what is due, one commit call at a time (offsets only move forward within a call's order). */
+  private flushCommits(): Promise<void> {
+    if (this.committing) return this.committing;
+    if (this.commitsDue.size === 0) return Promise.resolve();
+    this.committing = (async () => {
+      try {
+        while (this.commitsDue.size > 0) {
+          const due = [...this.commitsDue];
+          this.commitsDue.clear();
+          try {
+            await this.consumer!.commitOffsets(due.map(([partition, offset]) => ({ topic: this.options.topics.stock, partition, offset: String(offset) })));
+            for (const [partition, offset] of due) this.commits.push({ partition, offset });
+            if (this.commits.length > 10_000) this.commits.splice(0, 5_000);
+          } catch (error) {
+            // Not fatal: a later commit covers it, and a crash before then only replays (idempotent).
+            this.options.log?.(`commit failed (will be covered by the next one): ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+      } finally {
+        this.committing = undefined;
+      }
+    })();
+    return this.committing;
+  }
+
+  private pause(state: PartitionState): void {
+    if (state.paused || state.revoked || this.stopping) return;
+    state.paused = true;
+    this.counters.pauses += 1;
+    this.consumer!.pause([{ topic: this.options.topics.stock, partitions: [state.partition] }]);
+    this.updatePaused();
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    void this.pipeline.room().then(() => {
+      this.resumeScheduled = false;
+      this.resumeAll();
+    });
+  }
+
+  private resumeAll(): void {
+    const paused = [...this.partitions.values()].filter((s) => s.paused && !s.revoked);
+    for (const state of paused) state.paused = false;
+    this.updatePaused();
+    if (paused.length === 0 || this.stopping) return;
+    this.counters.resumes += paused.length;
+    try {
+      this.consumer!.resume([{ topic: this.options.topics.stock, partitions: paused.map((s) => s.partition) }]);
+    } catch (error) {
+      this.options.log?.(`resume failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private updatePaused(): void {
+    this.metrics.pausedPartitions.set([...this.partitions.values()].filter((s) => s.paused).length);
+  }
+
+  /** Partitions leaving this engine: hand waiting events back, finish those in flight, commit the watermark. */
+  private async handBack(partitions: number[]): Promise<void> {
+    const states = partitions.map((p) => this.partitions.get(p)).filter((s): s is PartitionState => s !== undefined);
+    if (states.length === 0) return;
+    const tickets = new Set(states.flatMap((s) => s.pending.map((p) => p.ticket)));
+    const handed = this.pipeline.discard((t) => tickets.has(t));
+    this.counters.handedBack += handed;
+    if (handed > 0) this.options.log?.(`rebalance: ${handed} waiting events of partitions ${partitions.join(',')} handed back (not committed)`);
+    await this.pipeline.inFlightDone(handBackWaitMsMax);
+    for (const state of states) this.advance(state);
+    await this.flushCommits();
+    for (const state of states) {
+      state.revoked = true;
+      state.paused = false;
+      this.partitions.delete(state.partition);
+    }
+    this.updatePaused();
+  }
+
+  /** Graceful stop: fetch nothing more, apply and commit what was taken, then leave the group. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const stop of this.timers.splice(0)) stop();
+    await Promise.race([this.pipeline.idle(), new Promise((r) => setTimeout(r, handBackWaitMsMax * 3))]);
+    await this.flushCommits();
+    await this.pipeline.stop();
     await this.consumer?.disconnect();
+    await this.reservationsConsumer?.disconnect();
     await this.producer?.disconnect();
     await this.decoder?.destroy();
     this.options.log?.(`engine stopped: ${JSON.stringify(this.counters)}`);

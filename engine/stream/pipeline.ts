@@ -131,6 +131,8 @@ export class ApplyPipeline {
   /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
   private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();
   private inFlight = 0;
+  /** The chunks being applied (a rebalance waits for these, not for later ones). */
+  private readonly running = new Set<Promise<void>>();
   private stopped = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly roomWaiters: (() => void)[] = [];
@@ -235,11 +237,13 @@ export class ApplyPipeline {
       const chunk = this.take();
       this.updateDepth();
       this.inFlight += 1;
-      void this.applyChunk(chunk).finally(() => {
+      const running: Promise<void> = this.applyChunk(chunk).finally(() => {
+        this.running.delete(running);
         this.inFlight -= 1;
         this.wake();
         this.pump();
       });
+      this.running.add(running);
     }
   }
 
@@ -294,6 +298,13 @@ export class ApplyPipeline {
         delayMs = Math.min(retryDelayMsMax, delayMs * 2);
       }
     }
+  }
+
+  /** Resolves once no chunk is in flight, or after limitMs (a rebalance must not wait forever). */
+  async inFlightDone(limitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.running]), new Promise((r) => (timer = setTimeout(r, limitMs)))]);
+    clearTimeout(timer);
   }
 
   /** Stops taking new chunks; waits for those in flight. Waiting events stay unapplied (their tickets never settle). */

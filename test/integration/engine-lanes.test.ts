@@ -1,0 +1,252 @@
+// The engine's priority lanes against the real Kafka and Redis: hot SKUs' events overtake a cold
+// backlog while no committed offset ever passes an event not yet applied; partitions pause at the
+// lane bound and resume with nothing lost; the change feed carries channel ATP; reservation
+// transitions feed velocity.
+
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ensureTopics, kafkaClient, type KafkaClient } from '../../connectors/kafka.js';
+import type { Channel, Location, StockEvent } from '../../engine/core/types.js';
+import { VelocityTracker } from '../../engine/core/velocity.js';
+import { RedisStore } from '../../engine/store/redis-store.js';
+import type { InventoryStore } from '../../engine/store/types.js';
+import { encodeStockEvent } from '../../engine/stream/codec.js';
+import { StreamEngine } from '../../engine/stream/engine.js';
+import { decodeAtpChange, encodeReservationTransition, type AtpChange } from '../../engine/stream/wire.js';
+import { ReferenceModel } from '../support/reference-model.js';
+import { kafkaBrokers, redisUrl, requireService } from '../support/services.js';
+
+const kafkaUp = await requireService('kafka');
+const redisUp = await requireService('redis');
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+/** Redis db of these tests (engine.test.ts uses 9/10, the gateway's 11-12). */
+const db = 13;
+const T0 = Date.now() - 3_600_000;
+
+async function topicsFor(kafka: KafkaClient, partitions: number) {
+  const run = randomUUID().slice(0, 8);
+  const topics = { stock: `it.lanes.stock.${run}`, changes: `it.lanes.changes.${run}`, dlq: `it.lanes.dlq.${run}`, reservations: `it.lanes.res.${run}` };
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions, replication: 1 })));
+  await admin.disconnect();
+  return { run, topics };
+}
+
+async function produce(kafka: KafkaClient, topic: string, messages: { key: string; value: Buffer }[]): Promise<void> {
+  const producer = kafka.producer({ 'linger.ms': 5 } as never);
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 5_000) await producer.send({ topic, messages: messages.slice(i, i + 5_000) });
+  await producer.disconnect();
+}
+
+/** A store that records what it applied, in order, and can be slowed down (to build a backlog). */
+function recordingStore(inner: InventoryStore, delayMs: number) {
+  const applied: StockEvent[] = [];
+  const store: InventoryStore = Object.create(inner) as InventoryStore;
+  store.applyEvents = async (events, nowMs) => {
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    const results = await inner.applyEvents(events, nowMs);
+    applied.push(...events);
+    return results;
+  };
+  return { store, applied };
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function expectExact(store: InventoryStore, events: StockEvent[]): Promise<void> {
+  const model = new ReferenceModel();
+  events.forEach((e) => model.apply(e));
+  for (const sku of [...new Set(events.map((e) => e.sku))]) {
+    const got = (await store.positions(sku, Date.now())).map((p) => [p.location, p.onHand]);
+    expect(got, sku).toEqual(model.positions(sku, Date.now()).map((p) => [p.location, p.onHand]));
+  }
+}
+
+describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Redis', () => {
+  it('hot events overtake a cold backlog, and the committed offset never passes an unapplied event', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 1);
+    // One partition: offset i is event i. 30,000 cold events, then 5,000 on hot SKUs (more than a
+    // fetched batch: at least one batch is all hot, and its ticket settles before older cold ones),
+    // then 3,000 cold.
+    const cold = (from: number, count: number): StockEvent[] =>
+      Array.from({ length: count }, (_, k) => {
+        const i = from + k;
+        return i % 4 === 0
+          ? { type: 'snapshot', eventId: `c${i}`, sku: `cold-${i % 500}`, location: `loc-${i % 3}`, qty: 50 + (i % 17), asOf: T0 + i }
+          : { type: 'delta', eventId: `c${i}`, sku: `cold-${i % 500}`, location: `loc-${i % 3}`, qty: (i % 5) - 2 || 1, asOf: T0 + i };
+      });
+    const hot: StockEvent[] = Array.from({ length: 5_000 }, (_, k) => ({ type: 'delta', eventId: `h${k}`, sku: `HOT-${k % 5}`, location: `loc-${k % 3}`, qty: -1, asOf: T0 + 40_000 + k }));
+    const events = [...cold(0, 30_000), ...hot, ...cold(35_000, 3_000)];
+    const hotFirstOffset = 30_000;
+    await produce(kafka, topics.stock, events.map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
+
+    const velocity = new VelocityTracker();
+    const now = Date.now();
+    for (let i = 0; i < 500; i++) velocity.record(`cold-${i}`, 'web', 0.01, now);
+    for (let k = 0; k < 5; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
+    velocity.retier(now);
+    expect(velocity.tier('HOT-4', now)).toBe('hot');
+
+    const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `lanes${run}` });
+    cleanups.push(() => redis.close());
+    // 25 ms per chunk of 1,000: the backlog builds while Kafka delivers far faster.
+    const { store, applied } = recordingStore(redis, 25);
+    const engine = new StreamEngine({ kafka, topics, groupId: `lanes-${run}`, store, velocity, registry: new Registry() });
+    cleanups.push(() => engine.stop());
+
+    // The watermark rule, checked at every commit seen: every offset below it was applied.
+    const offsetOf = new Map(events.map((e, i) => [e.eventId, i]));
+    const isApplied = new Uint8Array(events.length);
+    let appliedSeen = 0;
+    let lowestUnapplied = 0;
+    let commitsChecked = 0;
+    const violations: string[] = [];
+    let unappliedColdWhenHotApplied = -1;
+    const check = () => {
+      for (; appliedSeen < applied.length; appliedSeen++) {
+        const e = applied[appliedSeen]!;
+        const offset = offsetOf.get(e.eventId)!;
+        if (e.sku.startsWith('HOT-') && unappliedColdWhenHotApplied < 0) unappliedColdWhenHotApplied = hotFirstOffset - lowestUnappliedAt();
+        isApplied[offset] = 1;
+      }
+      for (; commitsChecked < engine.commits.length; commitsChecked++) {
+        const committed = Number(engine.commits[commitsChecked]!.offset);
+        if (committed > lowestUnappliedAt()) violations.push(`committed ${committed} while offset ${lowestUnappliedAt()} was not applied`);
+      }
+    };
+    const lowestUnappliedAt = () => {
+      while (lowestUnapplied < events.length && isApplied[lowestUnapplied]) lowestUnapplied++;
+      return lowestUnapplied;
+    };
+    await engine.start();
+    const checker = setInterval(check, 1);
+    try {
+      await waitFor('every event applied and committed', () => applied.length >= events.length && engine.commits.at(-1)?.offset === BigInt(events.length), 120_000);
+    } finally {
+      clearInterval(checker);
+    }
+    check();
+    expect(violations, 'a commit passed an event not yet applied').toEqual([]);
+    expect(commitsChecked).toBeGreaterThan(3);
+    // When the first hot event was applied, thousands of cold events before it in the partition were still waiting.
+    expect(unappliedColdWhenHotApplied).toBeGreaterThan(5_000);
+    // Every hot event was applied before the cold backlog ahead of it in the partition was done.
+    const lastHot = applied.findLastIndex((e) => e.sku.startsWith('HOT-'));
+    const lastColdBefore = applied.findLastIndex((e) => offsetOf.get(e.eventId)! < hotFirstOffset);
+    expect(lastHot).toBeLessThan(lastColdBefore);
+    expect(engine.pipeline.taken.hot).toBe(hot.length);
+    const metrics = await engine.metrics.registry.metrics();
+    expect(metrics).toContain(`instock_engine_freshness_seconds_count{tier="hot"} ${hot.length}`);
+    await expectExact(redis, events);
+  }, 180_000);
+
+  it('pauses partitions at the lane bound and resumes them; nothing is lost or applied twice', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 3);
+    const events: StockEvent[] = Array.from({ length: 60_000 }, (_, i) =>
+      i % 5 === 0
+        ? { type: 'snapshot', eventId: `p${i}`, sku: `sku-${i % 700}`, location: `loc-${i % 4}`, qty: i % 90, asOf: T0 + i }
+        : { type: 'delta', eventId: `p${i}`, sku: `sku-${i % 700}`, location: `loc-${i % 4}`, qty: (i % 7) - 3 || 2, asOf: T0 + i },
+    );
+    await produce(kafka, topics.stock, events.map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
+    const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `pause${run}` });
+    cleanups.push(() => redis.close());
+    const { store, applied } = recordingStore(redis, 5);
+    const coldMax = 3_000;
+    const engine = new StreamEngine({ kafka, topics, groupId: `pause-${run}`, store, laneEventsMax: { cold: coldMax }, registry: new Registry() });
+    cleanups.push(() => engine.stop());
+    let depthMax = 0;
+    let pausedSeen = 0;
+    const sampler = setInterval(() => {
+      depthMax = Math.max(depthMax, engine.pipeline.depth('cold'));
+      pausedSeen = Math.max(pausedSeen, engine.counters.pauses - engine.counters.resumes);
+    }, 1);
+    await engine.start();
+    try {
+      await waitFor('every event applied and committed', () => {
+        const committed = new Map(engine.commits.map((c) => [c.partition, c.offset]));
+        return engine.counters.applied + engine.counters.duplicate + engine.counters.stale >= events.length && [...committed.values()].reduce((n, o) => n + Number(o), 0) === events.length;
+      }, 120_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(engine.counters.pauses).toBeGreaterThan(0);
+    expect(engine.counters.resumes).toBe(engine.counters.pauses);
+    expect(pausedSeen).toBeGreaterThan(0);
+    // Past the bound by at most the batches in hand when it was reached (3 partitions × 2,000).
+    expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
+    // Each event taken from Kafka once (a pause seeks to the next offset: no re-delivery), applied once.
+    expect(engine.counters.consumed).toBe(events.length);
+    expect(applied.length).toBe(events.length);
+    expect(engine.counters.duplicate).toBe(0);
+    const metrics = await engine.metrics.registry.metrics();
+    expect(metrics).toContain('instock_engine_paused_partitions 0');
+    await expectExact(redis, events);
+  }, 180_000);
+
+  it('publishes channel ATP in the change feed and reads reservations into velocity', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 2);
+    const loc = (id: string, type: Location['type']): Location => ({ id, type, lat: 48.8, lon: 2.3, capabilities: { ship: true, pickup: true, shipFromStore: false }, processingMinutes: 30, cutoffLocal: '17:00', status: 'active' });
+    const channels: Channel[] = [
+      { id: 'web', locations: ['dc-1', 'store-1'], bufferByLocationType: { store: { units: 3, percent: 0 } }, minThreshold: 0 },
+      { id: 'app', locations: ['dc-1'], bufferByLocationType: { dc: { units: 0, percent: 20 } }, minThreshold: 0 },
+    ];
+    let network = { locations: [loc('dc-1', 'dc'), loc('store-1', 'store')], channels };
+    const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `feed${run}` });
+    cleanups.push(() => redis.close());
+    const velocity = new VelocityTracker();
+    const engine = new StreamEngine({ kafka, topics, groupId: `feed-${run}`, store: redis, network: () => network, velocity, registry: new Registry() });
+    cleanups.push(() => engine.stop());
+    await engine.start();
+
+    const changes: AtpChange[] = [];
+    const feed = kafka.consumer({ kafkaJS: { groupId: `feed-reader-${run}`, fromBeginning: true } });
+    cleanups.push(() => feed.disconnect());
+    await feed.connect();
+    await feed.subscribe({ topics: [topics.changes] });
+    await feed.run({ eachMessage: async ({ message }) => void changes.push(decodeAtpChange(message.value)!) });
+
+    await produce(kafka, topics.stock, [
+      { type: 'snapshot', eventId: 'f1', sku: 'F', location: 'dc-1', qty: 50, asOf: T0 },
+      { type: 'snapshot', eventId: 'f2', sku: 'F', location: 'store-1', qty: 10, asOf: T0 },
+    ].map((e) => ({ key: e.sku, value: encodeStockEvent(e as StockEvent) })));
+    await waitFor('two changes', () => changes.length >= 2, 60_000);
+    const byLocation = new Map(changes.map((c) => [c.location, c]));
+    expect(byLocation.get('dc-1')).toMatchObject({ sku: 'F', onHand: 50, reserved: 0, atp: { web: 50, app: 40 }, asOfMs: T0 });
+    expect(byLocation.get('store-1')).toMatchObject({ sku: 'F', onHand: 10, atp: { web: 7, app: 0 } });
+    // A configuration reload (store-1 paused) shows in the next change.
+    network = { ...network, locations: [loc('dc-1', 'dc'), { ...loc('store-1', 'store'), status: 'paused' }] };
+    await produce(kafka, topics.stock, [{ key: 'F', value: encodeStockEvent({ type: 'delta', eventId: 'f3', sku: 'F', location: 'store-1', qty: 2, asOf: T0 + 1 }) }]);
+    await waitFor('the third change', () => changes.length >= 3, 60_000);
+    expect(changes[2]).toMatchObject({ location: 'store-1', onHand: 12, atp: { web: 0, app: 0 } });
+
+    // Reservations: a hold counts, its confirm does not count again; a confirm never seen held counts.
+    const transitions = [
+      { reservationId: 'r1', channel: 'web', transition: 'held' as const, lines: [{ sku: 'F', location: 'dc-1', qty: 4 }], atMs: Date.now() },
+      { reservationId: 'r1', channel: 'web', transition: 'confirmed' as const, lines: [{ sku: 'F', location: 'dc-1', qty: 4 }], atMs: Date.now() },
+      { reservationId: 'r2', channel: 'app', transition: 'confirmed' as const, lines: [{ sku: 'G', location: 'dc-1', qty: 2 }], atMs: Date.now() },
+    ];
+    // The reservations consumer starts at the latest offset: wait until it has joined.
+    await new Promise((r) => setTimeout(r, 3_000));
+    await produce(kafka, topics.reservations, [...transitions.map((t) => ({ key: t.reservationId, value: encodeReservationTransition(t) })), { key: 'bad', value: Buffer.from('nope') }]);
+    await waitFor('velocity of F and G', () => velocity.rate('F', Date.now()) > 0 && velocity.rate('G', Date.now()) > 0, 60_000);
+    // Units per minute right after: ~units × ln2 / half-life; F got 4 units (not 8), G 2.
+    expect(velocity.rate('F', Date.now()) / velocity.rate('G', Date.now())).toBeCloseTo(2, 1);
+    await waitFor('the invalid transition counted', async () => (await engine.metrics.registry.metrics()).includes('instock_engine_reservation_transitions_total{transition="invalid"} 1'), 10_000);
+  }, 180_000);
+});
