@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { analyticsCommand, formatRows, parseSince, runningEmbedded } from '../../cli/history.js';
 import { loadConfig } from '../../config/config.js';
+import { chdbPathFor, connectClickHouse } from '../../engine/history/clickhouse.js';
+import { migrate } from '../../engine/history/migrations.js';
+import { HistoryWriter } from '../../engine/history/writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'instock-history-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,6 +72,29 @@ describe('instock analytics', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('opens chDB itself when no ClickHouse server is set and no embedded process runs', async () => {
+    const dataDir = join(dir, 'chdb-direct');
+    const config = { ...loadConfig({}), dataDir, clickhouseUrl: '', clickhouseDatabase: 'instock_cli' };
+    const client = connectClickHouse({ url: '', chdbPath: chdbPathFor(dataDir), database: 'default' });
+    await migrate(client, 'instock_cli');
+    const writer = new HistoryWriter({ client, database: 'instock_cli' });
+    const atMs = Date.now() - 60_000;
+    await writer.reservationTransitions([{ reservationId: 'r1', channel: 'web', transition: 'held', atMs, lines: [{ sku: 'SKU-7', location: 'dc-1', qty: 3 }, { sku: 'SKU-8', location: 'dc-1', qty: 1 }] }]);
+    await writer.close();
+    await client.close();
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await analyticsCommand(config, ['velocity', '--since', '1h', '--format', 'csv'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(out.join('').split('\n').slice(0, 3)).toEqual(['sku,units,lines,locations,channels,units_per_hour', expect.stringMatching(/^SKU-7,3,1,1,1,/), expect.stringMatching(/^SKU-8,1,1,1,1,/)]);
   });
 
   it('refuses an unknown report or format with what it expects', async () => {
