@@ -12,9 +12,20 @@
 // never lets the commit pass the cold one. A crash replays from the watermark; the store's
 // idempotent apply (eventId, snapshot order) absorbs what was applied past it.
 //
-// Backpressure: each lane has a bound. A batch that leaves a lane at its bound pauses its
-// partition (consumer.pause; the client seeks to the next offset, nothing is lost); once every
+// Backpressure: each lane has a bound. A batch that leaves the hot or warm lane at its bound pauses
+// its partition (consumer.pause; the client seeks to the next offset, nothing is lost); once every
 // lane is back under half its bound, the paused partitions resume.
+//
+// Cold overflow sheds instead of pausing (coldOverflow 'shed', the default): pausing would leave
+// the partition's hot events waiting in Kafka behind its cold backlog. When a batch arrives while
+// the cold lane is at its bound, the partition starts shedding at that batch's first offset X: its
+// hot and warm events are still taken and applied, its cold (and malformed) events are skipped.
+// The skipped events hold their batch's ticket open, so the watermark cannot pass X. Once the cold
+// lane is back under half its bound, the partition rewinds: the tickets from X on are dropped
+// (their waiting events leave the lanes) and the consumer seeks to X. Everything from X is
+// delivered again; what was already applied comes back as duplicates, which the store ignores.
+// Memory stays bounded and hot events never wait behind cold ones; the cost is reading (and
+// re-applying as duplicates) the hot events after X twice.
 //
 // Rebalance (rebalance_cb, awaited by the client before partitions move): the revoked partitions'
 // waiting events are handed back (dropped from the lanes, not committed: the next owner reads them
@@ -56,6 +67,8 @@ const sendRetryMsMin = 100;
 const sendRetryMsMax = 5_000;
 /** How often the worker pool's utilisation is sampled into the gauge. */
 const utilizationSampleMs = 1_000;
+/** How often shedding partitions check whether they can rewind (idle partitions get no batch to do it). */
+const rewindCheckMs = 50;
 
 export interface EngineTopics {
   stock: string;
@@ -84,6 +97,8 @@ export interface EngineOptions {
   decodeThreads?: number;
   /** Lane bounds in events (tests use small ones). */
   laneEventsMax?: Partial<Record<VelocityTier, number>>;
+  /** At the cold lane's bound: shed cold events and rewind later (default), or pause the partition. */
+  coldOverflow?: 'shed' | 'pause';
   log?: (message: string) => void;
 }
 
@@ -100,11 +115,16 @@ export interface EngineCounters {
   resumes: number;
   /** Waiting events handed back to Kafka at a rebalance or a stop. */
   handedBack: number;
+  /** Times a partition started shedding cold events, events skipped that way, and rewinds to re-read them. */
+  sheds: number;
+  shedEvents: number;
+  rewinds: number;
 }
 
 /** One delivered batch in its partition's queue: its ticket and the offset after its last message. */
 interface Pending {
   ticket: Ticket;
+  firstOffset: bigint;
   nextOffset: bigint;
 }
 
@@ -113,10 +133,14 @@ interface PartitionState {
   pending: Pending[];
   paused: boolean;
   revoked: boolean;
+  /** Shedding cold events since this offset (see "Cold overflow" above); undefined: not shedding. */
+  shedFrom: bigint | undefined;
+  /** An eachBatch of this partition is running (a rewind from outside waits for it to end). */
+  inBatch: boolean;
 }
 
 export class StreamEngine {
-  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0, pauses: 0, resumes: 0, handedBack: 0 };
+  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0, pauses: 0, resumes: 0, handedBack: 0, sheds: 0, shedEvents: 0, rewinds: 0 };
   readonly metrics: EngineMetrics;
   readonly pipeline: ApplyPipeline;
   /** Offsets committed per partition, in commit order (tests check the watermark rule with it). */
@@ -176,19 +200,31 @@ export class StreamEngine {
     } as never);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topics.stock] });
+    const rewinds = setInterval(() => {
+      for (const state of this.partitions.values()) if (!state.inBatch) this.rewindIfDue(state);
+    }, rewindCheckMs);
+    this.timers.push(() => clearInterval(rewinds));
     await this.consumer.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 3,
       eachBatch: async ({ batch, resolveOffset }) => {
         // Stopping: take nothing more. Unresolved, the batch stays in Kafka for the next owner.
         if (batch.messages.length === 0 || this.stopping) return;
-        this.metrics.batchSize.observe(batch.messages.length);
-        this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
-        await this.take(batch.partition, batch.messages);
-        const last = batch.messages[batch.messages.length - 1]!.offset;
-        // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
-        resolveOffset(last);
-        if (this.pipeline.full()) this.pause(this.partitionState(batch.partition));
+        const state = this.partitionState(batch.partition);
+        state.inBatch = true;
+        try {
+          // A due rewind seeks back instead of taking this batch (it comes again after the seek).
+          if (this.rewindIfDue(state)) return;
+          this.metrics.batchSize.observe(batch.messages.length);
+          this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
+          await this.take(state, batch.messages);
+          const last = batch.messages[batch.messages.length - 1]!.offset;
+          // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
+          resolveOffset(last);
+          if (this.pipeline.full(this.pauseLanes)) this.pause(state);
+        } finally {
+          state.inBatch = false;
+        }
       },
     });
   }
@@ -214,7 +250,7 @@ export class StreamEngine {
   private partitionState(partition: number): PartitionState {
     let state = this.partitions.get(partition);
     if (!state) {
-      state = { partition, pending: [], paused: false, revoked: false };
+      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, inBatch: false };
       this.partitions.set(partition, state);
     }
     return state;
@@ -240,14 +276,24 @@ export class StreamEngine {
   }
 
   /** Decodes a delivered batch, queues its ticket in the partition, its valid events in the lanes and its bad ones to the DLQ. */
-  private async take(partition: number, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
+  private async take(state: PartitionState, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
+    const partition = state.partition;
     const nowMs = Date.now();
+    const firstOffset = BigInt(messages[0]!.offset);
+    if (this.options.coldOverflow !== 'pause' && state.shedFrom === undefined && this.pipeline.full(['cold'])) {
+      state.shedFrom = firstOffset;
+      this.counters.sheds += 1;
+    }
+    const shedding = state.shedFrom !== undefined;
+    let skipped = 0;
     const good: StockEvent[] = [];
     const dead: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
     const decodedAll = await this.decode(messages, nowMs);
     messages.forEach((message, i) => {
       const decoded = decodedAll[i]!;
-      if (decoded.ok) good.push(decoded.event);
+      // Shedding: cold events wait in Kafka, malformed ones are dead-lettered when read again.
+      if (shedding && (!decoded.ok || this.pipeline.laneOf(decoded.event.sku, nowMs) === 'cold')) skipped += 1;
+      else if (decoded.ok) good.push(decoded.event);
       else {
         this.counters.rejected[decoded.reason] = (this.counters.rejected[decoded.reason] ?? 0) + 1;
         this.metrics.rejected.inc({ reason: decoded.reason });
@@ -260,14 +306,16 @@ export class StreamEngine {
     });
     this.counters.consumed += messages.length;
     this.metrics.consumed.inc(messages.length);
-    const state = this.partitionState(partition);
     const ticket = new Ticket((t) => {
       this.counters.applied += t.outcomes.applied;
       this.counters.duplicate += t.outcomes.duplicate;
       this.counters.stale += t.outcomes.stale;
       this.advance(state);
     });
-    state.pending.push({ ticket, nextOffset: BigInt(messages[messages.length - 1]!.offset) + 1n });
+    state.pending.push({ ticket, firstOffset, nextOffset: BigInt(messages[messages.length - 1]!.offset) + 1n });
+    // Never released: the watermark stays before this batch until the rewind drops the ticket.
+    if (skipped > 0) ticket.hold(skipped);
+    this.counters.shedEvents += skipped;
     if (dead.length > 0) {
       ticket.hold();
       void this.sendDead(dead).then((sent) => sent && ticket.release());
@@ -325,6 +373,24 @@ export class StreamEngine {
       }
     })();
     return this.committing;
+  }
+
+  /** The lanes whose bound pauses a partition (cold sheds instead, unless configured to pause). */
+  private get pauseLanes(): readonly VelocityTier[] {
+    return this.options.coldOverflow === 'pause' ? ['hot', 'warm', 'cold'] : ['hot', 'warm'];
+  }
+
+  /** A shedding partition with room again in the cold lane: drop its tickets from shedFrom on and seek back there. */
+  private rewindIfDue(state: PartitionState): boolean {
+    if (state.shedFrom === undefined || this.stopping || state.revoked || !this.pipeline.laneRoomy('cold')) return false;
+    const from = state.shedFrom;
+    const dropped = new Set(state.pending.filter((p) => p.firstOffset >= from).map((p) => p.ticket));
+    state.pending = state.pending.filter((p) => p.firstOffset < from);
+    this.pipeline.discard((t) => dropped.has(t));
+    state.shedFrom = undefined;
+    this.counters.rewinds += 1;
+    this.consumer!.seek({ topic: this.options.topics.stock, partition: state.partition, offset: String(from) });
+    return true;
   }
 
   private pause(state: PartitionState): void {

@@ -151,9 +151,19 @@ export class ApplyPipeline {
     return this.lanes.hot.length + this.lanes.warm.length + this.lanes.cold.length;
   }
 
-  /** A lane at or past its bound: the transport stops feeding. */
-  full(): boolean {
-    return tiers.some((t) => this.lanes[t].length >= this.laneEventsMax[t]);
+  /** A lane at or past its bound: the transport stops feeding. With `only`, just those lanes. */
+  full(only: readonly VelocityTier[] = tiers): boolean {
+    return only.some((t) => this.lanes[t].length >= this.laneEventsMax[t]);
+  }
+
+  /** The SKU's lane if it had an event now (its waiting lane, else its velocity tier). */
+  laneOf(sku: string, nowMs: number): VelocityTier {
+    return this.tierOf(sku, nowMs);
+  }
+
+  /** This lane at most half its bound. */
+  laneRoomy(tier: VelocityTier): boolean {
+    return this.lanes[tier].length <= this.laneEventsMax[tier] / 2;
   }
 
   /** Every lane at most half its bound: a paused transport may feed again (hysteresis). */

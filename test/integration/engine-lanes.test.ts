@@ -167,7 +167,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     cleanups.push(() => redis.close());
     const { store, applied } = recordingStore(redis, 5);
     const coldMax = 3_000;
-    const engine = new StreamEngine({ kafka, topics, groupId: `pause-${run}`, store, laneEventsMax: { cold: coldMax }, registry: new Registry() });
+    const engine = new StreamEngine({ kafka, topics, groupId: `pause-${run}`, store, laneEventsMax: { cold: coldMax }, coldOverflow: 'pause', registry: new Registry() });
     cleanups.push(() => engine.stop());
     let depthMax = 0;
     let pausedSeen = 0;
@@ -197,6 +197,91 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     expect(metrics).toContain('instock_engine_paused_partitions 0');
     await expectExact(redis, events);
   }, 180_000);
+
+  it('sheds cold events at the cold bound while hot ones keep flowing, rewinds, and ends exact with no commit past an unapplied event', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 3);
+    // SKU i lives in partition i % 3; 1 in 5 events is on one of 10 hot SKUs.
+    const skuOf = (i: number) => (i % 5 === 0 ? `HOT-${i % 10}` : `C-${i % 900}`);
+    const partitionOf = (sku: string) => Number(sku.split('-')[1]) % 3;
+    const events: StockEvent[] = Array.from({ length: 60_000 }, (_, i) =>
+      i % 7 === 0
+        ? { type: 'snapshot', eventId: `s${i}`, sku: skuOf(i), location: `loc-${i % 4}`, qty: 40 + (i % 60), asOf: T0 + i }
+        : { type: 'delta', eventId: `s${i}`, sku: skuOf(i), location: `loc-${i % 4}`, qty: (i % 7) - 3 || 2, asOf: T0 + i },
+    );
+    const byPartition: StockEvent[][] = [[], [], []];
+    for (const e of events) byPartition[partitionOf(e.sku)]!.push(e);
+    const producer = kafka.producer({ 'linger.ms': 5 } as never);
+    await producer.connect();
+    for (let p = 0; p < 3; p++) {
+      const list = byPartition[p]!;
+      for (let i = 0; i < list.length; i += 5_000) await producer.send({ topic: topics.stock, messages: list.slice(i, i + 5_000).map((e) => ({ key: e.sku, value: encodeStockEvent(e), partition: p })) });
+    }
+    await producer.disconnect();
+
+    const velocity = new VelocityTracker();
+    const now = Date.now();
+    for (let i = 0; i < 900; i++) velocity.record(`C-${i}`, 'web', 0.01, now);
+    for (let k = 0; k < 10; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
+    velocity.retier(now);
+    const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `shed${run}` });
+    cleanups.push(() => redis.close());
+    const { store, applied } = recordingStore(redis, 10);
+    const coldMax = 2_000;
+    const engine = new StreamEngine({ kafka, topics, groupId: `shed-${run}`, store, velocity, laneEventsMax: { cold: coldMax }, registry: new Registry() });
+    cleanups.push(() => engine.stop());
+
+    // The watermark rule per partition, at every commit seen.
+    const where = new Map<string, { p: number; offset: number }>();
+    byPartition.forEach((list, p) => list.forEach((e, offset) => where.set(e.eventId, { p, offset })));
+    const isApplied = byPartition.map((list) => new Uint8Array(list.length));
+    const lowest = [0, 0, 0];
+    const lowestUnapplied = (p: number) => {
+      while (lowest[p]! < byPartition[p]!.length && isApplied[p]![lowest[p]!]) lowest[p]! += 1;
+      return lowest[p]!;
+    };
+    const violations: string[] = [];
+    let appliedSeen = 0;
+    let commitsChecked = 0;
+    let depthMax = 0;
+    const check = () => {
+      depthMax = Math.max(depthMax, engine.pipeline.depth('cold'));
+      for (; appliedSeen < applied.length; appliedSeen++) {
+        const at = where.get(applied[appliedSeen]!.eventId)!;
+        isApplied[at.p]![at.offset] = 1;
+      }
+      for (; commitsChecked < engine.commits.length; commitsChecked++) {
+        const c = engine.commits[commitsChecked]!;
+        if (Number(c.offset) > lowestUnapplied(c.partition)) violations.push(`partition ${c.partition}: committed ${c.offset} while ${lowestUnapplied(c.partition)} was not applied`);
+      }
+    };
+    await engine.start();
+    const checker = setInterval(check, 1);
+    try {
+      await waitFor('every event applied and committed', () => {
+        const committed = new Map(engine.commits.map((c) => [c.partition, Number(c.offset)]));
+        return [0, 1, 2].every((p) => committed.get(p) === byPartition[p]!.length);
+      }, 150_000);
+    } finally {
+      clearInterval(checker);
+    }
+    check();
+    expect(violations).toEqual([]);
+    expect(engine.counters.sheds).toBeGreaterThan(0);
+    expect(engine.counters.rewinds).toBe(engine.counters.sheds);
+    expect(engine.counters.shedEvents).toBeGreaterThan(0);
+    expect(engine.counters.pauses).toBe(0);
+    // Bounded: past the cold bound by at most the batches in hand when it was reached.
+    expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
+    // Hot events did not wait for the cold backlog: the last hot event was first applied well
+    // before the last cold one.
+    const firstApplied = new Map<string, number>();
+    applied.forEach((e, i) => firstApplied.has(e.eventId) || firstApplied.set(e.eventId, i));
+    const lastHot = Math.max(...events.filter((e) => e.sku.startsWith('HOT-')).map((e) => firstApplied.get(e.eventId)!));
+    const lastCold = Math.max(...events.filter((e) => !e.sku.startsWith('HOT-')).map((e) => firstApplied.get(e.eventId)!));
+    expect(lastHot).toBeLessThan(lastCold * 0.8);
+    await expectExact(redis, events);
+  }, 200_000);
 
   it('publishes channel ATP in the change feed and reads reservations into velocity', async () => {
     const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');

@@ -1,0 +1,254 @@
+// `npm run bench -- ingest [--quick]`: the stream engine, Kafka → ATP visible in Redis, against the
+// raw consume rate of the same topic by the same client in the same run (the floor).
+//
+//   (a) floor: a consumer group reads the N produced events, doing nothing with them
+//   (b) sustained end-to-end events/s, Kafka → applied in Redis       target >= 60 % of (a)
+//   (c) freshness p50/p99 per tier at half of (b)                     target p99 < 100 ms
+//   (d) overload at 150 % of (b): hot-tier freshness p99              target < 250 ms
+//       while cold lags, then the backlog drains (time to drain reported)
+//
+// Own redis-server (port 16391, like the store benchmark), own topics (bench.ingest.<run>.*).
+// Every load loop is bounded in count and in time. Freshness is measured per event: applied time
+// minus asOf (set when the event is produced), by the tier the velocity tracker gives its SKU.
+
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { ensureTopics, kafkaClient, type KafkaClient } from '../connectors/kafka.js';
+import type { StockEvent } from '../engine/core/types.js';
+import { VelocityTracker, type VelocityTier } from '../engine/core/velocity.js';
+import { RedisStore } from '../engine/store/redis-store.js';
+import type { InventoryStore } from '../engine/store/types.js';
+import { encodeStockEvent } from '../engine/stream/codec.js';
+import { StreamEngine } from '../engine/stream/engine.js';
+import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { nodeArgs } from '../services/redis.js';
+import { printTable, progress, writeResults, type Row } from './report.js';
+
+const port = 16_391;
+const partitions = 6;
+const skus = 20_000;
+const locations = 10;
+/** 1 % of SKUs sell fast (hot), 10 % warm, the rest cold: the velocity defaults' shape. */
+const hotSkus = skus / 100;
+const warmSkus = skus / 10;
+/** Share of events on hot SKUs: best sellers move most. */
+const hotEventShare = 0.2;
+
+const sku = (i: number) => `B-${String(i).padStart(6, '0')}`;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function eventAt(n: number, asOf: number, run: string): StockEvent {
+  // Deterministic spread: every 5th a snapshot; hotEventShare of events on hot SKUs.
+  const r = (Math.imul(n, 2654435761) >>> 0) / 2 ** 32;
+  const s = r < hotEventShare ? Math.floor((r / hotEventShare) * hotSkus) : hotSkus + Math.floor(((r - hotEventShare) / (1 - hotEventShare)) * (skus - hotSkus));
+  const location = `L${n % locations}`;
+  return n % 5 === 0 ? { type: 'snapshot', eventId: `${run}-${n}`, sku: sku(s), location, qty: 100 + (n % 50), asOf } : { type: 'delta', eventId: `${run}-${n}`, sku: sku(s), location, qty: (n % 5) - 2 || 1, asOf };
+}
+
+async function produceAll(kafka: KafkaClient, topic: string, count: number, run: string, maxMs: number): Promise<void> {
+  const producer = kafka.producer({ 'linger.ms': 10, 'batch.num.messages': 10_000 } as never);
+  await producer.connect();
+  const t0 = Date.now();
+  const asOf = Date.now();
+  for (let i = 0; i < count && Date.now() - t0 < maxMs; i += 10_000) {
+    const messages = [];
+    for (let n = i; n < Math.min(count, i + 10_000); n++) {
+      const e = eventAt(n, asOf, run);
+      messages.push({ key: e.sku, value: encodeStockEvent(e) });
+    }
+    await producer.send({ topic, messages });
+  }
+  await producer.disconnect();
+}
+
+/** Reads `count` messages with a fresh group, doing nothing with them; messages/s from first to last. */
+async function consumeFloor(kafka: KafkaClient, topic: string, count: number, maxMs: number): Promise<number> {
+  const consumer = kafka.consumer({ kafkaJS: { groupId: `bench-floor-${randomUUID().slice(0, 8)}`, fromBeginning: true, autoCommit: false }, 'js.consumer.max.batch.size': 2_000 } as never);
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic] });
+  let seen = 0;
+  let t0 = 0;
+  let t1 = 0;
+  await consumer.run({
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch }) => {
+      if (t0 === 0) t0 = performance.now();
+      seen += batch.messages.length;
+      t1 = performance.now();
+    },
+  });
+  const deadline = Date.now() + maxMs;
+  while (seen < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await consumer.disconnect();
+  return seen / ((t1 - t0) / 1000);
+}
+
+/** Wraps a store: per applied event, freshness (now − asOf) by tier, and a count. */
+function measuringStore(inner: InventoryStore, velocity: VelocityTracker) {
+  const freshness: Record<VelocityTier, number[]> = { hot: [], warm: [], cold: [] };
+  const state = { applied: 0, recording: false, firstMs: 0, lastMs: 0 };
+  const store: InventoryStore = Object.create(inner) as InventoryStore;
+  store.applyEvents = async (events, nowMs) => {
+    const results = await inner.applyEvents(events, nowMs);
+    const t = Date.now();
+    if (state.firstMs === 0) state.firstMs = performance.now();
+    state.lastMs = performance.now();
+    state.applied += events.length;
+    // First applications only: a duplicate (an event read again after a rewind) is not news.
+    if (state.recording) results.forEach((r, k) => r.outcome === 'applied' && freshness[velocity.tier(events[k]!.sku, t)].push(t - events[k]!.asOf));
+    return results;
+  };
+  return {
+    store,
+    state,
+    reset() {
+      for (const tier of ['hot', 'warm', 'cold'] as const) freshness[tier] = [];
+    },
+    summary() {
+      return Object.fromEntries((['hot', 'warm', 'cold'] as const).map((tier) => {
+        const sorted = [...freshness[tier]].sort((a, b) => a - b);
+        return [tier, { count: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }];
+      })) as Record<VelocityTier, { count: number; p50: number; p99: number }>;
+    },
+  };
+}
+
+/** Produces at `perSec` for `seconds` (asOf = send time), in 10 ms slices; returns events produced. */
+async function produceAtRate(kafka: KafkaClient, topic: string, perSec: number, seconds: number, run: string, from: number): Promise<number> {
+  const producer = kafka.producer({ 'linger.ms': 2 } as never);
+  await producer.connect();
+  const sliceMs = 10;
+  const t0 = Date.now();
+  let n = from;
+  const sends: Promise<unknown>[] = [];
+  while (Date.now() - t0 < seconds * 1000) {
+    const due = from + Math.floor(((Date.now() - t0) / 1000) * perSec);
+    if (due > n) {
+      const messages = [];
+      const asOf = Date.now();
+      for (; n < due; n++) {
+        const e = eventAt(n, asOf, run);
+        messages.push({ key: e.sku, value: encodeStockEvent(e) });
+      }
+      sends.push(producer.send({ topic, messages }));
+      if (sends.length > 200) await Promise.all(sends.splice(0));
+    }
+    await new Promise((r) => setTimeout(r, sliceMs));
+  }
+  await Promise.all(sends);
+  await producer.disconnect();
+  return n - from;
+}
+
+export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[] }): Promise<Row[]> {
+  const quick = args.quick;
+  const count = quick ? 100_000 : 600_000;
+  const halfLoadSeconds = quick ? 5 : 20;
+  const overloadSeconds = quick ? 8 : 60;
+  const drainMaxMs = quick ? 30_000 : 180_000;
+  const run = randomUUID().slice(0, 8);
+  const paths = layout(join(args.dataDir, 'bench'));
+  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-ingest-redis-'));
+  startDetached(paths, 'bench-ingest-redis', 'redis-server', nodeArgs(dir, port, false));
+  const url = `redis://127.0.0.1:${port}`;
+  const raw = new Redis(url, { lazyConnect: true });
+  // Refusals are expected until the server listens; waitFor's ping carries the error.
+  raw.on('error', () => undefined);
+  const kafka = kafkaClient(args.kafkaBrokers, 'instock-bench-ingest');
+  const admin = kafka.admin();
+  const topics = { stock: `bench.ingest.${run}.stock`, changes: `bench.ingest.${run}.changes`, dlq: `bench.ingest.${run}.dlq` };
+  const live = { stock: `bench.ingest.${run}.live`, changes: topics.changes, dlq: topics.dlq };
+  try {
+    await waitFor(`bench redis on ${port}`, async () => (await raw.ping()) === 'PONG', 10_000);
+    await admin.connect();
+    await ensureTopics(admin, [...Object.values(topics), live.stock].map((topic) => ({ topic, partitions, replication: 1 })));
+    const velocity = new VelocityTracker();
+    const now = Date.now();
+    for (let i = 0; i < skus; i++) velocity.record(sku(i), 'web', i < hotSkus ? 100 : i < warmSkus ? 10 : 0.001, now);
+    const tiers = velocity.retier(now);
+    progress(`velocity tiers: ${JSON.stringify(tiers)}`);
+
+    progress(`producing ${count.toLocaleString()} events to ${topics.stock}`);
+    await produceAll(kafka, topics.stock, count, run, 120_000);
+
+    progress('(a) floor: raw consume rate of the topic');
+    const floorPerSec = await consumeFloor(kafka, topics.stock, count, 120_000);
+
+    progress('(b) engine: Kafka → applied in Redis');
+    const redis = RedisStore.connect({ url }, { keyPrefix: `bi${run}` });
+    const m = measuringStore(redis, velocity);
+    const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1 });
+    await engine.start();
+    const deadline = Date.now() + 180_000;
+    while (m.state.applied < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const sustainedPerSec = m.state.applied / ((m.state.lastMs - m.state.firstMs) / 1000);
+    await engine.stop();
+
+    // (c) and (d) on a second topic, produced live while a second engine group reads it.
+    const m2 = measuringStore(redis, velocity);
+    const engine2 = new StreamEngine({ kafka, topics: live, groupId: `bench-live-${run}`, store: m2.store, velocity, registry: new Registry(), decodeThreads: 1 });
+    await engine2.start();
+    await new Promise((r) => setTimeout(r, 3_000)); // join the group before measuring
+    const halfRate = Math.floor(sustainedPerSec / 2);
+    progress(`(c) half load: ${halfRate.toLocaleString()} events/s for ${halfLoadSeconds} s`);
+    m2.state.recording = true;
+    let produced = await produceAtRate(kafka, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
+    await waitForApplied(m2.state, produced, 30_000);
+    const half = m2.summary();
+    m2.reset();
+    const overRate = Math.floor(sustainedPerSec * 1.5);
+    progress(`(d) overload: ${overRate.toLocaleString()} events/s for ${overloadSeconds} s`);
+    const appliedBefore = m2.state.applied;
+    const overProduced = await produceAtRate(kafka, live.stock, overRate, overloadSeconds, run, 20_000_000);
+    const backlogAtEnd = appliedBefore + overProduced - m2.state.applied;
+    const tDrain = Date.now();
+    produced += overProduced;
+    await waitForApplied(m2.state, appliedBefore + overProduced, drainMaxMs);
+    const drainMs = Date.now() - tDrain;
+    const drained = m2.state.applied >= appliedBefore + overProduced;
+    // Every event produced during the overload, including those applied while draining: a hot
+    // event stuck behind a paused partition counts with its full wait.
+    const over = m2.summary();
+    const pauses = engine2.counters.pauses;
+    await engine2.stop();
+    await redis.close();
+
+    const rows: Row[] = [
+      { metric: '(a) raw consume, same client (floor)', value: floorPerSec, unit: 'events/s' },
+      { metric: '(b) sustained Kafka → visible in Redis', value: sustainedPerSec, unit: 'events/s', floor: floorPerSec, ratio: sustainedPerSec / floorPerSec, target: '>= 60 % of floor', pass: sustainedPerSec >= 0.6 * floorPerSec },
+    ];
+    for (const tier of ['hot', 'warm', 'cold'] as const) {
+      rows.push({ metric: `(c) half load ${tier} freshness p50`, value: half[tier].p50, unit: `ms (n=${half[tier].count})` });
+      rows.push({ metric: `(c) half load ${tier} freshness p99`, value: half[tier].p99, unit: 'ms', target: '< 100 ms', pass: half[tier].p99 < 100 });
+    }
+    rows.push({ metric: '(d) 150 % overload hot freshness p99', value: over.hot.p99, unit: `ms (n=${over.hot.count})`, target: '< 250 ms', pass: over.hot.p99 < 250 });
+    rows.push({ metric: '(d) 150 % overload warm freshness p99', value: over.warm.p99, unit: `ms (n=${over.warm.count})` });
+    rows.push({ metric: '(d) 150 % overload cold freshness p99', value: over.cold.p99, unit: `ms (n=${over.cold.count})`, target: 'lags' });
+    rows.push({ metric: '(d) backlog when the overload stopped', value: backlogAtEnd, unit: 'events' });
+    rows.push({ metric: '(d) backlog drained in', value: drainMs, unit: 'ms', target: 'drains', pass: drained });
+    rows.push({ metric: '(d) partition pauses at the lane bound', value: pauses, unit: 'pauses' });
+    printTable(`ingest benchmark${quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, redis-server on ${port}`, rows);
+    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, produced, half, over });
+    process.stdout.write(`results: ${file}\n`);
+    return rows;
+  } finally {
+    raw.disconnect();
+    await admin.deleteTopics({ topics: [...Object.values(topics), live.stock], timeout: 10_000 }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await stopByPid(paths, 'bench-ingest-redis');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function waitForApplied(state: { applied: number }, target: number, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (state.applied < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
