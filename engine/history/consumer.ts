@@ -193,21 +193,26 @@ export class HistoryConsumer {
         skipped += 1;
         continue;
       }
-      const src = { srcPartition: partition, srcOffset: Number(offset), receivedAtMs };
+      // The decoded objects are this loop's own: the source is set on them (no copy per record).
+      let record: HistorySource | undefined;
       if (table === 'stock_events') {
         // Rejected events are the DLQ's (with their reason); history keeps valid events.
         const decoded = decodeStockEvent(m.value);
-        if (decoded.ok) stock.push({ ...decoded.event, ...src });
-        else this.countUndecodable(topic);
+        if (decoded.ok) stock.push((record = decoded.event as StockEvent & HistorySource));
       } else if (table === 'atp_changes') {
         const change = decodeAtpChange(m.value);
-        if (change) changes.push({ ...change, ...src });
-        else this.countUndecodable(topic);
+        if (change) changes.push((record = change as AtpChange & HistorySource));
       } else {
         const transition = decodeReservationTransition(m.value);
-        if (transition) transitions.push({ ...transition, ...src });
-        else this.countUndecodable(topic);
+        if (transition) transitions.push((record = transition as ReservationTransition & HistorySource));
       }
+      if (!record) {
+        this.countUndecodable(topic);
+        continue;
+      }
+      record.srcPartition = partition;
+      record.srcOffset = Number(offset);
+      record.receivedAtMs = receivedAtMs;
     }
     if (skipped > 0) {
       this.counters.skippedReplayed += skipped;
