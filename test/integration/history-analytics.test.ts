@@ -163,6 +163,23 @@ describe('history on chDB', () => {
     for (const r of sell) expect(r.sold).toBe(sold.get(r.sku as string));
   });
 
+  it('stock-outs per channel use the channel ATP the change carries; without --channel, on-hand − reserved', async () => {
+    const writer = new HistoryWriter({ client, database, flushIntervalMs: 20 });
+    const t0 = history.startMs;
+    // On hand all along, but the web channel (buffer, threshold) shows 0 between t0+1s and t0+5s.
+    await writer.atpChanges([
+      { sku: 'chan-sku', location: 'loc-9', onHand: 5, reserved: 0, atp: { web: 3, app: 5 }, visibleAtMs: t0 },
+      { sku: 'chan-sku', location: 'loc-9', onHand: 2, reserved: 0, atp: { web: 0, app: 2 }, visibleAtMs: t0 + 1_000 },
+      { sku: 'chan-sku', location: 'loc-9', onHand: 9, reserved: 0, atp: { web: 7, app: 9 }, visibleAtMs: t0 + 5_000 },
+    ]);
+    await writer.close();
+    const query = { report: 'stockouts' as const, sku: 'chan-sku', sinceMs: t0 - hourMs, nowMs };
+    expect(await runAnalytics(client, database, query)).toEqual([]);
+    expect(await runAnalytics(client, database, { ...query, channel: 'app' })).toEqual([]);
+    const web = await runAnalytics(client, database, { ...query, channel: 'web' });
+    expect(web.map((r) => [r.start_ms, r.end_ms, r.duration_ms])).toEqual([[t0 + 1_000, t0 + 5_000, 4_000]]);
+  });
+
   it("README's SQL for analysts runs and answers", async () => {
     const readme = readFileSync(projectPath('README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('SQL for analysts'));
