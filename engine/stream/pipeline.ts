@@ -36,6 +36,8 @@ const applyConcurrency = 2;
  * overload, and ~200 bytes per waiting event keeps 100k under ~20 MB.
  */
 export const laneEventsMaxDefault: Readonly<Record<VelocityTier, number>> = Object.freeze({ hot: 20_000, warm: 50_000, cold: 100_000 });
+/** Applied chunks whose changes are still being published, at most: bounds memory and keeps the feed close behind the store. */
+const publishesMax = 8;
 /** After a failed store call, retry after this long, doubling up to the max (Redis restarts). */
 const retryDelayMsMin = 50;
 const retryDelayMsMax = 2_000;
@@ -133,6 +135,8 @@ export class ApplyPipeline {
   private inFlight = 0;
   /** The chunks being applied (a rebalance waits for these, not for later ones). */
   private readonly running = new Set<Promise<void>>();
+  /** Applied chunks whose changes are being published (their tickets settle after). */
+  private readonly publishing = new Set<Promise<void>>();
   private stopped = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly roomWaiters: (() => void)[] = [];
@@ -179,7 +183,7 @@ export class ApplyPipeline {
 
   /** Resolves once nothing waits and nothing is in flight. */
   idle(): Promise<void> {
-    if (this.waiting === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.waiting === 0 && this.inFlight === 0 && this.publishing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -243,7 +247,7 @@ export class ApplyPipeline {
   }
 
   private pump(): void {
-    while (!this.stopped && this.inFlight < applyConcurrency && this.waiting > 0) {
+    while (!this.stopped && this.inFlight < applyConcurrency && this.publishing.size < publishesMax && this.waiting > 0) {
       const chunk = this.take();
       this.updateDepth();
       this.inFlight += 1;
@@ -259,61 +263,81 @@ export class ApplyPipeline {
 
   private wake(): void {
     if (this.roomy()) for (const resolve of this.roomWaiters.splice(0)) resolve();
-    if (this.waiting === 0 && this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.waiting === 0 && this.inFlight === 0 && this.publishing.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private async applyChunk(chunk: Item[]): Promise<void> {
     const { store, metrics } = this.options;
     const events = chunk.map((i) => i.event);
     metrics.applyBatchSize.observe(events.length);
+    const results = await this.withRetry(`applying ${events.length} events`, chunk, async () => {
+      const stopTimer = metrics.applySeconds.startTimer();
+      const r = await store.applyEvents(events, Date.now());
+      stopTimer();
+      return r;
+    });
+    if (!results) return;
+    const visibleAtMs = Date.now();
+    const network = this.options.network?.();
+    const locations = network ? locationIndex(network) : undefined;
+    const changes: AtpChange[] = [];
+    results.forEach((result, k) => {
+      const item = chunk[k]!;
+      item.ticket.outcomes[result.outcome] += 1;
+      metrics.outcomes.inc({ outcome: result.outcome });
+      if (result.outcome !== 'applied') return;
+      metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
+      const p = result.position;
+      const atp: Record<string, number> = {};
+      if (network) {
+        const location = locations!.get(p.location);
+        for (const channel of network.channels) atp[channel.id] = positionAtp(p, location, channel);
+      }
+      changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs, asOfMs: item.event.asOf });
+    });
+    this.options.onApplied?.(events);
+    // Publishing does not hold an apply slot: the next chunk goes to the store while this one's
+    // changes travel (at most publishesMax at once). Tickets settle only once published.
+    const publishing: Promise<void> = (async () => {
+      if (changes.length > 0) {
+        const sent = await this.withRetry(`publishing ${changes.length} changes`, chunk, async () => {
+          await this.options.publish(changes);
+          return true;
+        });
+        if (!sent) return;
+        metrics.changesPublished.inc(changes.length);
+      }
+      for (const item of chunk) item.ticket.release();
+    })().finally(() => {
+      this.publishing.delete(publishing);
+      this.wake();
+      this.pump();
+    });
+    this.publishing.add(publishing);
+  }
+
+  /** Runs op, retrying with backoff when options.retry; otherwise (or once stopped) fails the chunk's tickets and returns undefined. */
+  private async withRetry<T>(what: string, chunk: Item[], op: () => Promise<T>): Promise<T | undefined> {
     let delayMs = retryDelayMsMin;
     for (;;) {
       try {
-        const stopTimer = metrics.applySeconds.startTimer();
-        const results = await store.applyEvents(events, Date.now());
-        stopTimer();
-        const visibleAtMs = Date.now();
-        const network = this.options.network?.();
-        const locations = network ? locationIndex(network) : undefined;
-        const changes: AtpChange[] = [];
-        results.forEach((result, k) => {
-          const item = chunk[k]!;
-          item.ticket.outcomes[result.outcome] += 1;
-          metrics.outcomes.inc({ outcome: result.outcome });
-          if (result.outcome !== 'applied') return;
-          metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
-          const p = result.position;
-          const atp: Record<string, number> = {};
-          if (network) {
-            const location = locations!.get(p.location);
-            for (const channel of network.channels) atp[channel.id] = positionAtp(p, location, channel);
-          }
-          changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs, asOfMs: item.event.asOf });
-        });
-        this.options.onApplied?.(events);
-        if (changes.length > 0) {
-          await this.options.publish(changes);
-          metrics.changesPublished.inc(changes.length);
-        }
-        for (const item of chunk) item.ticket.release();
-        return;
+        return await op();
       } catch (error) {
         if (!this.options.retry || this.stopped) {
-          const failed = new Set(chunk.map((i) => i.ticket));
-          for (const ticket of failed) this.options.onFailed?.(ticket, error);
-          return;
+          for (const ticket of new Set(chunk.map((i) => i.ticket))) this.options.onFailed?.(ticket, error);
+          return undefined;
         }
-        this.options.log?.(`applying ${events.length} events failed, retrying in ${delayMs} ms: ${error instanceof Error ? error.message : String(error)}`);
+        this.options.log?.(`${what} failed, retrying in ${delayMs} ms: ${error instanceof Error ? error.message : String(error)}`);
         await new Promise((r) => setTimeout(r, delayMs));
         delayMs = Math.min(retryDelayMsMax, delayMs * 2);
       }
     }
   }
 
-  /** Resolves once no chunk is in flight, or after limitMs (a rebalance must not wait forever). */
+  /** Resolves once the chunks being applied or published now are done, or after limitMs (a rebalance must not wait forever). */
   async inFlightDone(limitMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.running]), new Promise((r) => (timer = setTimeout(r, limitMs)))]);
+    await Promise.race([Promise.all([...this.running, ...this.publishing]), new Promise((r) => (timer = setTimeout(r, limitMs)))]);
     clearTimeout(timer);
   }
 
@@ -321,7 +345,7 @@ export class ApplyPipeline {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const resolve of this.roomWaiters.splice(0)) resolve();
-    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.inFlight > 0 || this.publishing.size > 0) await new Promise((r) => setTimeout(r, 5));
   }
 }
 

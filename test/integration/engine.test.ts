@@ -90,7 +90,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
     // Taken from Kafka is not applied: events wait in the lanes. Wait for every event's outcome.
     const settled = () => engine.counters.applied + engine.counters.duplicate + engine.counters.stale;
     while (settled() < wire.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    expect(engine.counters.consumed).toBe(messages.length);
+    // At least once each: past the cold lane's bound the engine sheds and reads again later.
+    expect(engine.counters.consumed).toBeGreaterThanOrEqual(messages.length);
 
     const model = new ReferenceModel();
     events.forEach((e) => model.apply(e));
@@ -104,7 +105,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
     expect(engine.counters.workerBatches).toBeGreaterThan(0);
     // The metrics say the same as the counters.
     const metrics = await engine.metrics.registry.metrics();
-    expect(metrics).toContain(`instock_engine_events_consumed_total ${messages.length}`);
+    expect(metrics).toContain(`instock_engine_events_consumed_total ${engine.counters.consumed}`);
     expect(metrics).toContain(`instock_engine_events_applied_total{outcome="applied"} ${engine.counters.applied}`);
     expect(metrics).toContain('instock_engine_events_rejected_total{reason="not_decodable"} 2');
     expect(metrics).toMatch(/instock_engine_freshness_seconds_count\{tier="cold"\} \d+/);
