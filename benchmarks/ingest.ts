@@ -11,6 +11,7 @@
 // Every load loop is bounded in count and in time. Freshness is measured per event: applied time
 // minus asOf (set when the event is produced), by the tier the velocity tracker gives its SKU.
 
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,39 +19,23 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ensureTopics, kafkaClient, type KafkaClient } from '../connectors/kafka.js';
-import type { StockEvent } from '../engine/core/types.js';
 import { VelocityTracker, type VelocityTier } from '../engine/core/velocity.js';
 import { RedisStore } from '../engine/store/redis-store.js';
 import type { InventoryStore } from '../engine/store/types.js';
 import { encodeStockEvent } from '../engine/stream/codec.js';
 import { StreamEngine } from '../engine/stream/engine.js';
+import { projectPath } from '../config/paths.js';
+import { eventAt, hotSkus, locations, sku, skus, warmSkus } from './ingest-producer.js';
 import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
 import { printTable, progress, writeResults, type Row } from './report.js';
 
 const port = 16_391;
 const partitions = 6;
-const skus = 20_000;
-const locations = 10;
-/** 1 % of SKUs sell fast (hot), 10 % warm, the rest cold: the velocity defaults' shape. */
-const hotSkus = skus / 100;
-const warmSkus = skus / 10;
-/** Share of events on hot SKUs: best sellers move most. */
-const hotEventShare = 0.2;
-
-const sku = (i: number) => `B-${String(i).padStart(6, '0')}`;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-function eventAt(n: number, asOf: number, run: string): StockEvent {
-  // Deterministic spread: every 5th a snapshot; hotEventShare of events on hot SKUs.
-  const r = (Math.imul(n, 2654435761) >>> 0) / 2 ** 32;
-  const s = r < hotEventShare ? Math.floor((r / hotEventShare) * hotSkus) : hotSkus + Math.floor(((r - hotEventShare) / (1 - hotEventShare)) * (skus - hotSkus));
-  const location = `L${n % locations}`;
-  return n % 5 === 0 ? { type: 'snapshot', eventId: `${run}-${n}`, sku: sku(s), location, qty: 100 + (n % 50), asOf } : { type: 'delta', eventId: `${run}-${n}`, sku: sku(s), location, qty: (n % 5) - 2 || 1, asOf };
 }
 
 async function produceAll(kafka: KafkaClient, topic: string, count: number, run: string, maxMs: number): Promise<void> {
@@ -101,7 +86,8 @@ function measuringStore(inner: InventoryStore, velocity: VelocityTracker) {
     const t = Date.now();
     if (state.firstMs === 0) state.firstMs = performance.now();
     state.lastMs = performance.now();
-    state.applied += events.length;
+    // Distinct events processed: a duplicate is an event read again after a rewind.
+    for (const r of results) if (r.outcome !== 'duplicate') state.applied += 1;
     // First applications only: a duplicate (an event read again after a rewind) is not news.
     if (state.recording) results.forEach((r, k) => r.outcome === 'applied' && freshness[velocity.tier(events[k]!.sku, t)].push(t - events[k]!.asOf));
     return results;
@@ -121,31 +107,17 @@ function measuringStore(inner: InventoryStore, velocity: VelocityTracker) {
   };
 }
 
-/** Produces at `perSec` for `seconds` (asOf = send time), in 10 ms slices; returns events produced. */
-async function produceAtRate(kafka: KafkaClient, topic: string, perSec: number, seconds: number, run: string, from: number): Promise<number> {
-  const producer = kafka.producer({ 'linger.ms': 2 } as never);
-  await producer.connect();
-  const sliceMs = 10;
-  const t0 = Date.now();
-  let n = from;
-  const sends: Promise<unknown>[] = [];
-  while (Date.now() - t0 < seconds * 1000) {
-    const due = from + Math.floor(((Date.now() - t0) / 1000) * perSec);
-    if (due > n) {
-      const messages = [];
-      const asOf = Date.now();
-      for (; n < due; n++) {
-        const e = eventAt(n, asOf, run);
-        messages.push({ key: e.sku, value: encodeStockEvent(e) });
-      }
-      sends.push(producer.send({ topic, messages }));
-      if (sends.length > 200) await Promise.all(sends.splice(0));
-    }
-    await new Promise((r) => setTimeout(r, sliceMs));
-  }
-  await Promise.all(sends);
-  await producer.disconnect();
-  return n - from;
+/**
+ * Produces at `perSec` for `seconds` (asOf = send time) from a child process, so the load
+ * generator does not share the engine's event loop; returns the events produced.
+ */
+async function produceAtRate(brokers: string[], topic: string, perSec: number, seconds: number, run: string, from: number): Promise<number> {
+  const child = spawn(process.execPath, [projectPath('dist', 'benchmarks', 'ingest-producer.js'), JSON.stringify({ brokers, topic, perSec, seconds, run, from })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`ingest producer exited with ${code}`);
+  return (JSON.parse(out) as { produced: number }).produced;
 }
 
 export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[] }): Promise<Row[]> {
@@ -200,15 +172,15 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const halfRate = Math.floor(sustainedPerSec / 2);
     progress(`(c) half load: ${halfRate.toLocaleString()} events/s for ${halfLoadSeconds} s`);
     m2.state.recording = true;
-    let produced = await produceAtRate(kafka, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
+    let produced = await produceAtRate(args.kafkaBrokers, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
     await waitForApplied(m2.state, produced, 30_000);
     const half = m2.summary();
     m2.reset();
     const overRate = Math.floor(sustainedPerSec * 1.5);
     progress(`(d) overload: ${overRate.toLocaleString()} events/s for ${overloadSeconds} s`);
     const appliedBefore = m2.state.applied;
-    const overProduced = await produceAtRate(kafka, live.stock, overRate, overloadSeconds, run, 20_000_000);
-    const backlogAtEnd = appliedBefore + overProduced - m2.state.applied;
+    const overProduced = await produceAtRate(args.kafkaBrokers, live.stock, overRate, overloadSeconds, run, 20_000_000);
+    const backlogAtEnd = Math.max(0, appliedBefore + overProduced - m2.state.applied);
     const tDrain = Date.now();
     produced += overProduced;
     await waitForApplied(m2.state, appliedBefore + overProduced, drainMaxMs);

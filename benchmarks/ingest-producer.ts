@@ -1,0 +1,74 @@
+// The ingest benchmark's load generator (benchmarks/ingest.ts), run as its own process so that
+// producing does not share the engine's event loop: produces generated stock events at a rate for
+// a time (asOf = send time), then prints {"produced": n}. Bounded by count (rate × seconds) and time.
+
+import { pathToFileURL } from 'node:url';
+import kafkaJavascript from '@confluentinc/kafka-javascript';
+import type { StockEvent } from '../engine/core/types.js';
+import { encodeStockEvent } from '../engine/stream/codec.js';
+
+export const skus = 20_000;
+export const locations = 10;
+/** 1 % of SKUs sell fast (hot), 10 % warm, the rest cold: the velocity defaults' shape. */
+export const hotSkus = skus / 100;
+export const warmSkus = skus / 10;
+/** Share of events on hot SKUs: best sellers move most. */
+const hotEventShare = 0.2;
+
+export const sku = (i: number) => `B-${String(i).padStart(6, '0')}`;
+
+export function eventAt(n: number, asOf: number, run: string): StockEvent {
+  // Deterministic spread: every 5th a snapshot; hotEventShare of events on hot SKUs.
+  const r = (Math.imul(n, 2654435761) >>> 0) / 2 ** 32;
+  const s = r < hotEventShare ? Math.floor((r / hotEventShare) * hotSkus) : hotSkus + Math.floor(((r - hotEventShare) / (1 - hotEventShare)) * (skus - hotSkus));
+  const location = `L${n % locations}`;
+  return n % 5 === 0 ? { type: 'snapshot', eventId: `${run}-${n}`, sku: sku(s), location, qty: 100 + (n % 50), asOf } : { type: 'delta', eventId: `${run}-${n}`, sku: sku(s), location, qty: (n % 5) - 2 || 1, asOf };
+}
+
+interface Args {
+  brokers: string[];
+  topic: string;
+  perSec: number;
+  seconds: number;
+  run: string;
+  from: number;
+}
+
+async function main(args: Args): Promise<void> {
+  const kafka = new kafkaJavascript.KafkaJS.Kafka({ kafkaJS: { brokers: args.brokers, clientId: 'instock-bench-ingest-load', logLevel: kafkaJavascript.KafkaJS.logLevel.WARN } });
+  const producer = kafka.producer({ 'linger.ms': 2 } as never);
+  await producer.connect();
+  const sliceMs = 10;
+  const t0 = Date.now();
+  let n = args.from;
+  const sends: Promise<unknown>[] = [];
+  while (Date.now() - t0 < args.seconds * 1000) {
+    const due = args.from + Math.floor(((Date.now() - t0) / 1000) * args.perSec);
+    if (due > n) {
+      const messages = [];
+      const asOf = Date.now();
+      for (; n < due; n++) {
+        const e = eventAt(n, asOf, args.run);
+        messages.push({ key: e.sku, value: encodeStockEvent(e) });
+      }
+      sends.push(producer.send({ topic: args.topic, messages }));
+      if (sends.length > 200) await Promise.all(sends.splice(0));
+    }
+    await new Promise((r) => setTimeout(r, sliceMs));
+  }
+  await Promise.all(sends);
+  await producer.disconnect();
+  process.stdout.write(JSON.stringify({ produced: n - args.from }));
+}
+
+// Only when run as the child process, not when ingest.ts imports the generator.
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  main(JSON.parse(process.argv[2] ?? '{}') as Args).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`ingest producer: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
