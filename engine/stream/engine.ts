@@ -24,8 +24,8 @@
 // lane is back under half its bound, the partition rewinds: the tickets from X on are dropped
 // (their waiting events leave the lanes) and the consumer seeks to X. Everything from X is
 // delivered again; what was already applied comes back as duplicates, which the store ignores.
-// Memory stays bounded and hot events never wait behind cold ones; the cost is reading (and
-// re-applying as duplicates) the hot events after X twice.
+// Memory stays bounded and hot events within shedReadAheadMax of X do not wait behind cold ones;
+// the cost is reading (and re-applying as duplicates) the hot events after X twice.
 //
 // Rebalance (rebalance_cb, awaited by the client before partitions move): the revoked partitions'
 // waiting events are handed back (dropped from the lanes, not committed: the next owner reads them
@@ -67,6 +67,12 @@ const sendRetryMsMin = 100;
 const sendRetryMsMax = 5_000;
 /** How often the worker pool's utilisation is sampled into the gauge. */
 const utilizationSampleMs = 1_000;
+/**
+ * A shedding partition reads at most this many events past its shed offset, then pauses until its
+ * rewind: everything read past the offset is read again (and its hot and warm events applied again
+ * as duplicates), so an unbounded read-ahead would redo the whole backlog on every rewind.
+ */
+const shedReadAheadMax = 10_000;
 /** How often shedding partitions check whether they can rewind (idle partitions get no batch to do it). */
 const rewindCheckMs = 50;
 
@@ -221,7 +227,8 @@ export class StreamEngine {
           const last = batch.messages[batch.messages.length - 1]!.offset;
           // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
           resolveOffset(last);
-          if (this.pipeline.full(this.pauseLanes)) this.pause(state);
+          const readAhead = state.shedFrom === undefined ? 0n : BigInt(last) + 1n - state.shedFrom;
+          if (this.pipeline.full(this.pauseLanes) || readAhead >= BigInt(shedReadAheadMax)) this.pause(state);
         } finally {
           state.inBatch = false;
         }

@@ -270,7 +270,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     expect(engine.counters.sheds).toBeGreaterThan(0);
     expect(engine.counters.rewinds).toBe(engine.counters.sheds);
     expect(engine.counters.shedEvents).toBeGreaterThan(0);
-    expect(engine.counters.pauses).toBe(0);
+    // A shedding partition pauses past its read-ahead bound and resumes: every pause ended.
+    expect(engine.counters.resumes).toBe(engine.counters.pauses);
     // Bounded: past the cold bound by at most the batches in hand when it was reached.
     expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
     // Hot events did not wait for the cold backlog: the last hot event was first applied well
