@@ -9,6 +9,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -67,7 +68,7 @@ export async function historyCommand(config: Config, args: string[] = []): Promi
     server.listen(config.historyMetricsPort, config.gatewayHost, () => resolve());
   });
   await consumer.start();
-  write(`instock history consuming ${config.kafkaTopicStock}, ${config.kafkaTopicChanges}, ${config.kafkaTopicReservations} as group ${config.kafkaHistoryGroupId} into ${config.clickhouseUrl || `chDB ${chdbPathFor(config.dataDir)}`} (database ${config.clickhouseDatabase}); metrics on http://${config.gatewayHost}:${config.historyMetricsPort}/metrics`);
+  write(`instock history consuming ${config.kafkaTopicStock}, ${config.kafkaTopicChanges}, ${config.kafkaTopicReservations} as group ${config.kafkaHistoryGroupId} into ${config.clickhouseUrl || `chDB ${chdbPathFor(config.dataDir)}`} (database ${config.clickhouseDatabase}); metrics on http://${config.gatewayHost}:${(server.address() as AddressInfo).port}/metrics`);
   await stopRequested;
   await consumer.stop();
   await writer.close(10_000);

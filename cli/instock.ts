@@ -4,6 +4,7 @@
 //   services up|down|status    the local Kafka, Redis (+ Cluster) and Prometheus for tests and benchmarks
 //   config                     every setting, its env var, default and current value
 
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { backends, ConfigError, describeSettings, loadConfig, type Config } from '../config/config.js';
 
@@ -147,7 +148,8 @@ async function engine(config: Config): Promise<number> {
   const { startMetricsServer } = await import('../engine/stream/metrics.js');
   const metricsServer = await startMetricsServer(running.metrics, config.gatewayHost, config.engineMetricsPort);
   await running.start();
-  process.stdout.write(`instock engine metrics on http://${config.gatewayHost}:${config.engineMetricsPort}/metrics\n`);
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+  process.stdout.write(`instock engine metrics on http://${config.gatewayHost}:${metricsPort}/metrics\n`);
   process.stdout.write(`instock engine consuming ${config.kafkaTopicStock} as group ${config.kafkaGroupId} into the ${store.kind} store\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

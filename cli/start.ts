@@ -159,7 +159,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
     }
   } else if (role === 'start') {
     const { InProcessStream } = await import('../engine/stream/in-process.js');
-    const stream = new InProcessStream({ store, network: () => network.current(), velocity });
+    const stream = new InProcessStream({ store, network: () => network.current(), velocity, registry });
     stream.onChanges((changes) => feeds.changes(changes));
     if (history) {
       const writer = history.writer;

@@ -108,8 +108,8 @@ const settings = {
   gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },
   networkFile: { env: 'NETWORK_FILE', fallback: '', doc: 'Network configuration (locations, channels, carriers), JSON or YAML; reloaded when it changes. Empty: the built-in sample network.', parse: (raw: string) => (raw.trim() === '' ? '' : resolve(raw.trim())) },
   sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },
-  historyMetricsPort: { env: 'HISTORY_METRICS_PORT', fallback: '9465', doc: 'Port of the history consumer\'s /metrics when it runs as its own process (instock history).', parse: port },
-  engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process.', parse: port },
+  historyMetricsPort: { env: 'HISTORY_METRICS_PORT', fallback: '9465', doc: 'Port of the history consumer\'s /metrics when it runs as its own process (instock history); 0 picks a free port and prints it.', parse: integer(0, 65535) },
+  engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process; 0 picks a free port and prints it.', parse: integer(0, 65535) },
 
   servicesKafkaVersion: { env: 'SERVICES_KAFKA_VERSION', fallback: '3.9.1', doc: 'Apache Kafka version the services command fetches from Maven Central.', parse: (raw: string, env: string) => (/^\d+\.\d+\.\d+$/.test(raw.trim()) ? raw.trim() : fail(env, raw, 'a version like 3.9.1')) },
   servicesKafkaPorts: { env: 'SERVICES_KAFKA_PORTS', fallback: '19092,19094,19096', doc: 'Broker ports of the local Kafka (first one in single-broker mode; controller = port + 1).', parse: portList },

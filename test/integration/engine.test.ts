@@ -176,9 +176,8 @@ async function processHarness(seed: number, db: number) {
   return {
     total,
     startEngine(): ChildProcess {
-      // Each process its own metrics port: two engines run side by side.
-      const metricsPort = String(19_500 + (children.length % 100));
-      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env: { ...env, ENGINE_METRICS_PORT: metricsPort }, stdio: ['ignore', 'ignore', 'inherit'] });
+      // Each process a free metrics port: two engines run side by side.
+      const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), 'engine'], { env: { ...env, ENGINE_METRICS_PORT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(child);
       return child;
     },

@@ -64,7 +64,7 @@ describe.skipIf(!kafkaUp || !redisUp)('instock engine and instock gateway as sep
     await raw.flushdb();
     raw.disconnect();
     const key = `test-key-${suffix}-0123456789`;
-    const env = { ...topics, KAFKA_BROKERS: kafkaBrokers.join(','), KAFKA_GROUP_ID: `p-engine-${suffix}`, REDIS_URL: url, REDIS_CLUSTER_NODES: '', GATEWAY_PORT: '0', ENGINE_METRICS_PORT: '19580', GATEWAY_API_KEYS: `ops:${key}:availability:read+reservations:write+admin` };
+    const env = { ...topics, KAFKA_BROKERS: kafkaBrokers.join(','), KAFKA_GROUP_ID: `p-engine-${suffix}`, REDIS_URL: url, REDIS_CLUSTER_NODES: '', GATEWAY_PORT: '0', ENGINE_METRICS_PORT: '0', GATEWAY_API_KEYS: `ops:${key}:availability:read+reservations:write+admin` };
 
     const engine = await run('engine', env, /instock engine consuming/);
     const gateway = await run('gateway', env, /ready in \d+ ms on (http:\/\/[^\s]+)/);
