@@ -20,7 +20,7 @@ import { printTable, progress, rate, writeResults, type Row } from './report.js'
 
 const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 
-export async function benchStore(args: { quick: boolean; dataDir: string }): Promise<Row[]> {
+export async function benchStore(args: { quick: boolean; dataDir: string; positions?: number }): Promise<Row[]> {
   const port = 16_390;
   const scale = args.quick ? 0.1 : 1;
   const paths = layout(join(args.dataDir, 'bench'));
@@ -88,11 +88,12 @@ export async function benchStore(args: { quick: boolean; dataDir: string }): Pro
 
     // 6. Memory per position: N positions as 50 locations per SKU, on the emptied server.
     await raw.flushall();
-    const positions = Math.round(1_000_000 * scale);
+    const positions = args.positions ?? Math.round(1_000_000 * scale);
     const before = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
     const loader = RedisStore.connect({ url }, { keyPrefix: 'mem' });
     progress(`memory: loading ${positions.toLocaleString()} positions`);
     for (let start = 0; start < positions; start += 50_000) {
+      if (start > 0 && start % 1_000_000 === 0) progress(`memory: ${start.toLocaleString()} of ${positions.toLocaleString()} positions loaded`);
       const events: StockEvent[] = Array.from({ length: Math.min(50_000, positions - start) }, (_, k) => {
         const n = start + k;
         return { type: 'snapshot', eventId: randomUUID(), sku: `SKU-${String(Math.floor(n / 50)).padStart(7, '0')}`, location: `store-${String(n % 50).padStart(3, '0')}`, qty: 1 + (n % 300), asOf: 1_790_000_000_000 + n };

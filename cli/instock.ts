@@ -18,7 +18,9 @@ commands:
   analytics velocity|stockouts|cover|sellthrough [--top N] [--since 7d] [--channel c] [--sku s] [--format table|csv|json]
                                         history reports (ClickHouse server, a running npm start, or chDB)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
-  bench store|availability|ingest [--quick]    benchmarks; table on stdout, JSON under benchmarks/results/
+  bench store|availability|ingest|history [--quick]
+                                        benchmarks; table on stdout, JSON under benchmarks/results/
+                                        (store --positions N: memory at N positions, default 1,000,000)
   config                                print every setting with its env var, default and current value
   help                                  this text
 
@@ -77,12 +79,22 @@ async function services(config: Config, args: string[]): Promise<number> {
 }
 
 async function bench(config: Config, args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean', default: false }, positions: { type: 'string' } } });
   const [name] = positionals;
   const quick = values.quick ?? false;
   if (name === 'store') {
+    const positions = values.positions === undefined ? undefined : Number(values.positions);
+    if (positions !== undefined && !(Number.isInteger(positions) && positions >= 1000 && positions <= 50_000_000)) {
+      process.stderr.write(`instock bench store: --positions is ${values.positions}: expected a whole number from 1000 to 50000000\n`);
+      return 2;
+    }
     const { benchStore } = await import('../benchmarks/store.js');
-    await benchStore({ quick, dataDir: config.dataDir });
+    await benchStore({ quick, dataDir: config.dataDir, ...(positions === undefined ? {} : { positions }) });
+    return 0;
+  }
+  if (name === 'history') {
+    const { benchHistory } = await import('../benchmarks/history.js');
+    await benchHistory({ quick, url: config.clickhouseUrl });
     return 0;
   }
   if (name === 'availability') {
@@ -97,7 +109,7 @@ async function bench(config: Config, args: string[]): Promise<number> {
     await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers });
     return 0;
   }
-  process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest), got ${name ?? 'nothing'}\n`);
+  process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, history), got ${name ?? 'nothing'}\n`);
   return 2;
 }
 
@@ -122,6 +134,10 @@ async function engine(config: Config): Promise<number> {
   const { loadNetworkFile, watchNetworkFile } = await import('../engine/network/config.js');
   const { sampleNetwork } = await import('../engine/network/sample.js');
   const store = openStore(config);
+  const velocity = new VelocityTracker();
+  const { seedTrackerFromHistory } = await import('../engine/history/velocity-seed.js');
+  const { chdbPathFor } = await import('../engine/history/clickhouse.js');
+  process.stdout.write(`${await seedTrackerFromHistory({ url: config.clickhouseUrl, chdbPath: chdbPathFor(config.dataDir), database: config.clickhouseDatabase }, velocity, Date.now())}\n`);
   // The network gives the change feed its channel ATP; a changed NETWORK_FILE applies to the next chunk.
   let network = config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork();
   const watcher = config.networkFile
@@ -141,8 +157,8 @@ async function engine(config: Config): Promise<number> {
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     store,
     network: () => network,
-    // Velocity from inventory.reservations as they come (not seeded from history in this process yet).
-    velocity: new VelocityTracker(),
+    // Seeded from history, then from inventory.reservations as they come.
+    velocity,
     log: (message) => process.stdout.write(`${message}\n`),
   });
   const { startMetricsServer } = await import('../engine/stream/metrics.js');

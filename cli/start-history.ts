@@ -14,15 +14,13 @@ import { chdbPathFor, connectClickHouse } from '../engine/history/clickhouse.js'
 import { HistoryConsumer } from '../engine/history/consumer.js';
 import { HistoryMetrics } from '../engine/history/metrics.js';
 import { migrate } from '../engine/history/migrations.js';
-import { loadVelocitySeed } from '../engine/history/velocity-seed.js';
+import { seedTracker } from '../engine/history/velocity-seed.js';
 import { HistoryWriter } from '../engine/history/writer.js';
 import { LocalFeeds } from '../gateway/feeds.js';
 import { HttpProblem } from '../gateway/http.js';
 import type { AnalyticsQuery } from '../gateway/server.js';
 import type { GatewayFeeds } from '../gateway/service.js';
 
-/** How far back the velocity seed reads: many half-lives; older sales weigh nothing. */
-const seedWindowMs = 24 * 3_600_000;
 /** One availability request in this many is sampled into history (shapes, not every call). */
 const availabilitySampleEvery = 10;
 
@@ -36,11 +34,8 @@ export async function startHistory(config: Config, deps: { feeds: GatewayFeeds; 
   const database = config.clickhouseDatabase;
   const client = connectClickHouse({ url: config.clickhouseUrl, chdbPath: chdbPathFor(config.dataDir), database });
   await migrate(client, database);
-  const nowMs = Date.now();
-  const seed = await loadVelocitySeed(client, database, { sinceMs: nowMs - seedWindowMs, nowMs });
-  deps.velocity.seed(seed);
-  const tiers = deps.velocity.retier(nowMs);
-  deps.log(`history: ${config.clickhouseUrl || 'chDB (in-process)'} migrated; velocity seeded from ${seed.length} entries (${tiers.hot} hot, ${tiers.warm} warm SKUs)`);
+  const seeded = await seedTracker(client, database, deps.velocity, Date.now());
+  deps.log(`history: ${config.clickhouseUrl || 'chDB (in-process)'} migrated; velocity seeded from ${seeded.entries} entries (${seeded.hot} hot, ${seeded.warm} warm SKUs)`);
   const writer = new HistoryWriter({ client, database, metrics: new HistoryMetrics(deps.registry), log: deps.log });
   // History never fails a caller: a refused write is counted by the writer's metrics.
   const quiet = (p: Promise<boolean>) => void p.catch(() => false);

@@ -14,9 +14,11 @@
 // from the same sales agree. (The engine also counts a `confirmed` it never saw held; history
 // cannot tell which confirms had a hold, so those rare orders are not in the seed.)
 
+import { existsSync } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { velocityDefaults, type VelocityEntry } from '../core/velocity.js';
+import { velocityDefaults, type TierCounts, type VelocityEntry, type VelocityTracker } from '../core/velocity.js';
 import { checkDatabaseName } from './analytics.js';
+import { connectClickHouse, type ClickHouseTarget } from './clickhouse.js';
 
 /** Rows read at most (SKU totals and channels): the tracker keeps skusTrackedMax SKUs anyway. */
 const seedRowsMax = velocityDefaults.skusTrackedMax * 4;
@@ -41,4 +43,34 @@ export async function loadVelocitySeed(client: ClickHouseClient, database: strin
   const rows = await result.json<{ sku: string; channel: string; all_channels: number; value: number }>();
   const ratePerValue = (Math.LN2 / halfLifeMs) * 60_000;
   return rows.map((r) => ({ sku: r.sku, channel: Number(r.all_channels) === 1 ? null : r.channel, ratePerMin: Number(r.value) * ratePerValue, atMs: window.nowMs }));
+}
+
+/** How far back a seed reads: many half-lives; older sales weigh nothing. */
+export const seedWindowMs = 24 * 3_600_000;
+
+/** Seeds the tracker from history and ranks it: best sellers are hot before the first event. */
+export async function seedTracker(client: ClickHouseClient, database: string, tracker: VelocityTracker, nowMs: number): Promise<{ entries: number } & TierCounts> {
+  const seed = await loadVelocitySeed(client, database, { sinceMs: nowMs - seedWindowMs, nowMs });
+  tracker.seed(seed);
+  return { entries: seed.length, ...tracker.retier(nowMs) };
+}
+
+/**
+ * `instock engine` on its own: seed from the ClickHouse server, or from the chDB directory when no
+ * other process holds it (the connection is closed at once, so `instock history` can open it
+ * next). Never fails the engine: without history it starts cold and says why.
+ */
+export async function seedTrackerFromHistory(target: ClickHouseTarget, tracker: VelocityTracker, nowMs: number): Promise<string> {
+  if (!target.url && !existsSync(target.chdbPath)) return `velocity not seeded: no history yet (no chDB at ${target.chdbPath}, CLICKHOUSE_URL empty)`;
+  let client: ClickHouseClient | undefined;
+  try {
+    client = connectClickHouse(target);
+    const seeded = await seedTracker(client, target.database, tracker, nowMs);
+    return `velocity seeded from history (${target.url || `chDB ${target.chdbPath}`}): ${seeded.entries} entries, ${seeded.hot} hot and ${seeded.warm} warm SKUs`;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return `velocity NOT seeded from history (${target.url || `chDB ${target.chdbPath}`}), the engine starts cold and learns from reservations: ${reason}`;
+  } finally {
+    await client?.close().catch(() => undefined);
+  }
 }

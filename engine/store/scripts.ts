@@ -62,13 +62,14 @@ export class Scripts {
   /** events[i] belongs to skus[groupOf[i]]. */
   async applyEvents(skus: string[], events: StockEvent[], groupOf: number[], nowMs: number): Promise<{ outcome: ApplyOutcome; onHand: number; reserved: number }[]> {
     const keys = this.skuKeys(skus);
-    const args: (string | number)[] = [skus.length, nowMs];
-    events.forEach((e, i) => {
+    let lines = '';
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       keys.push(this.keys.adjustments(e.sku, e.location));
       const snapshot = e.type === 'snapshot';
-      args.push(`${groupOf[i]!}|${snapshot ? 's' : 'd'}|${e.qty}|${e.asOf}|${snapshot ? snapshotTie(e.eventId) : 0}|${e.location}|${e.eventId}`);
-    });
-    const reply = await this.call.applyEvents(keys.length, ...keys, ...args);
+      lines += `${groupOf[i]!}|${snapshot ? 's' : 'd'}|${e.qty}|${e.asOf}|${snapshot ? snapshotTie(e.eventId) : 0}|${e.location}|${e.eventId}\n`;
+    }
+    const reply = await this.call.applyEvents(keys.length, ...keys, skus.length, nowMs, lines);
     return events.map((_, i) => ({ outcome: outcomes[Number(reply[3 * i]) - 1]!, onHand: Number(reply[3 * i + 1]), reserved: Number(reply[3 * i + 2]) }));
   }
 

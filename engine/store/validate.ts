@@ -73,4 +73,6 @@ export function assertValidEvent(event: StockEvent): void {
   if (!Number.isInteger(event.qty) || !Number.isInteger(event.asOf) || (event.type === 'snapshot' && event.qty < 0) || (event.type === 'delta' && event.qty === 0)) {
     throw new InventoryError('invalid_quantity', `event ${event.eventId}: ${event.type} qty ${event.qty} asOf ${event.asOf} is invalid`);
   }
+  // The Redis store sends a batch as newline-terminated lines (applyEvents.lua).
+  if (event.eventId.includes('\n')) throw new InventoryError('invalid_id', `event ${JSON.stringify(event.eventId)}: an eventId cannot contain a newline`);
 }

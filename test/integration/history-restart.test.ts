@@ -3,20 +3,28 @@
 // started on the same data directory, knows the hot SKUs from history before any event arrives,
 // with the rates the first run's tracker had.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startHistory } from '../../cli/start-history.js';
 import { loadConfig } from '../../config/config.js';
+import { projectPath } from '../../config/paths.js';
 import { VelocityTracker } from '../../engine/core/velocity.js';
+import { chdbPathFor } from '../../engine/history/clickhouse.js';
+import { seedTrackerFromHistory } from '../../engine/history/velocity-seed.js';
 import { VelocityInput } from '../../engine/stream/velocity-input.js';
 import { LocalFeeds } from '../../gateway/feeds.js';
 import { generateHistory } from '../support/history-stream.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'instock-history-restart-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+let firstRunHot: string[] = [];
 
 describe('npm start history across a restart', () => {
   it('a restarted engine knows its hot SKUs from history before consuming anything', async () => {
@@ -37,6 +45,7 @@ describe('npm start history across a restart', () => {
     ran.retier(nowMs);
     const hot = ran.top(5, nowMs);
     expect(hot[0]!.ratePerMin).toBeGreaterThan(0);
+    firstRunHot = hot.map((t) => t.sku);
 
     // Second run: a fresh tracker, seeded by start before any event.
     const restarted = new VelocityTracker();
@@ -57,5 +66,44 @@ describe('npm start history across a restart', () => {
     } finally {
       await second.close();
     }
+  });
+
+  it('instock engine seeds from the chDB directory when it is free, starts cold when another process holds it, and lets go of it', async () => {
+    expect(firstRunHot.length).toBe(5);
+    const target = { url: '', chdbPath: chdbPathFor(dataDir), database: 'instock_restart' };
+    const nowMs = Date.now();
+
+    const cold = await seedTrackerFromHistory({ ...target, chdbPath: join(dataDir, 'none') }, new VelocityTracker(), nowMs);
+    expect(cold).toMatch(/^velocity not seeded: no history yet/);
+
+    // Another process (as `instock history` would) holds the directory: the engine starts cold.
+    const holderScript = `import { connectClickHouse } from ${JSON.stringify(pathToFileURL(projectPath('dist', 'engine', 'history', 'clickhouse.js')).href)};
+      const c = connectClickHouse(${JSON.stringify(target)});
+      await (await c.query({ query: 'SELECT 1', format: 'JSONEachRow' })).json();
+      process.stdout.write('holding\\n');
+      process.stdin.resume();
+      process.stdin.on('end', () => c.close().then(() => process.exit(0)));`;
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', holderScript], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('holding') && resolve());
+        holder.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+      });
+      const blocked = new VelocityTracker();
+      const message = await seedTrackerFromHistory(target, blocked, nowMs);
+      expect(message).toMatch(/^velocity NOT seeded from history .*starts cold/);
+      expect(blocked.top(5, nowMs)).toEqual([]);
+    } finally {
+      holder.stdin.end();
+      if (holder.exitCode === null) await once(holder, 'exit');
+    }
+
+    // Free again: seeded with the first run's best sellers, and the directory is let go at once.
+    const seeded = new VelocityTracker();
+    expect(await seedTrackerFromHistory(target, seeded, nowMs)).toMatch(/^velocity seeded from history .*: \d+ entries, [1-9]\d* hot/);
+    expect(seeded.top(5, nowMs).map((t) => t.sku)).toEqual(firstRunHot);
+    expect(seeded.tier(firstRunHot[0]!, nowMs)).toBe('hot');
+    const again = await seedTrackerFromHistory(target, new VelocityTracker(), nowMs);
+    expect(again).toMatch(/^velocity seeded from history/);
   });
 });

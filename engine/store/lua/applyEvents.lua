@@ -6,28 +6,32 @@
 -- then one per event e (e = 1..E), in event order: KEYS[3G+e] the adjustments hash of the event's
 --   position (eventId -> "asOf:qty"; the same key repeats for events on the same position)
 -- ARGV[1] G  ARGV[2] nowMs (for releasing expired holds first)
--- ARGV[3..] 1 per event, packed "group|type|qty|asOf|tie|location|eventId" (one argument, not
---   seven: the packing and parsing of arguments was a third of the cost): group index (0-based),
---   type ("s" snapshot | "d" delta), qty, asOf, snapshot tie (32-bit hash of eventId, 0 for
---   deltas), location, eventId (last: it may contain any character but a newline)
+-- ARGV[3] every event of the batch, in order, one "\n"-terminated line each:
+--   "group|type|qty|asOf|tie|location|eventId": group index (0-based), type ("s" snapshot |
+--   "d" delta), qty, asOf, snapshot tie (32-bit hash of eventId, 0 for deltas), location, eventId
+--   (last: it may contain any character but a newline). One argument for the whole batch: an
+--   argument per event cost more to send, receive and parse than the events' own work.
 -- Returns a flat array, 3 per event: outcome (1 applied, 2 duplicate, 3 stale), onHand, reserved.
 
 --!include position.lua
 --!include expire.lua
 
 local groups, nowMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-for g = 0, groups - 1 do
-  -- Most SKUs have no hold at all: one EXISTS is cheaper than a range query on every group.
-  if redis.call('EXISTS', KEYS[3 * g + 3]) == 1 then
-    expireDueLines(KEYS[3 * g + 1], KEYS[3 * g + 2], KEYS[3 * g + 3], nowMs)
-  end
-end
+-- A SKU's expired holds are released before the first of its events that touches a position with
+-- reserved units (only those can change: a position with none has no hold to expire). Most
+-- positions have none, and this spares them a lookup of the expiries key.
+local expired = {}
 
-local out = {}
-for i = 3, #ARGV do
-  local g, kind, qty, asOf, tie, loc, eventId = string.match(ARGV[i], '^(%d+)|(%a)|(-?%d+)|(-?%d+)|(-?%d+)|([^|]+)|(.+)$')
-  local posKey, adjKey = KEYS[3 * tonumber(g) + 1], KEYS[3 * groups + i - 2]
+local out, e = {}, 0
+for g, kind, qty, asOf, tie, loc, eventId in string.gmatch(ARGV[3], '(%d+)|(%a)|(-?%d+)|(-?%d+)|(-?%d+)|([^|\n]+)|([^\n]+)\n') do
+  e = e + 1
+  local base = 3 * tonumber(g)
+  local posKey, adjKey = KEYS[base + 1], KEYS[3 * groups + e]
   local p = readPosition(posKey, loc)
+  if p.res > 0 and not expired[base] then
+    expired[base] = true
+    if expireDueLines(posKey, KEYS[base + 2], KEYS[base + 3], nowMs) > 0 then p = readPosition(posKey, loc) end
+  end
   local outcome
   if kind == 's' then
     outcome = applySnapshot(adjKey, p, tonumber(qty), tonumber(asOf), tonumber(tie))
@@ -39,4 +43,5 @@ for i = 3, #ARGV do
   out[#out + 1] = p.snap + p.adj
   out[#out + 1] = p.res
 end
+if e ~= #KEYS - 3 * groups then error('applyEvents: ' .. e .. ' events parsed for ' .. (#KEYS - 3 * groups) .. ' adjustment keys') end
 return out

@@ -11,11 +11,11 @@ expireDueLines(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  -- The packed value starts snap:adj:res (writePosition); read those from the HGETALL reply
+  -- The packed value starts snap, adj, res (writePosition); read those from the HGETALL reply
   -- rather than HGET every field again.
-  local snap, adj, res = string.match(all[i + 1], '^(-?%d+):(-?%d+):(-?%d+):')
+  local snap, adj, res = struct.unpack(POSITION_HEAD, all[i + 1])
   out[#out + 1] = all[i]
-  out[#out + 1] = tonumber(snap) + tonumber(adj)
-  out[#out + 1] = tonumber(res)
+  out[#out + 1] = snap + adj
+  out[#out + 1] = res
 end
 return out

@@ -17,10 +17,10 @@ for k = 1, #KEYS, 3 do
   local all = redis.call('HGETALL', KEYS[k])
   out[#out + 1] = #all / 2
   for i = 1, #all, 2 do
-    local snap, adj, res = string.match(all[i + 1], '^(-?%d+):(-?%d+):(-?%d+):')
+    local snap, adj, res = struct.unpack(POSITION_HEAD, all[i + 1])
     out[#out + 1] = all[i]
-    out[#out + 1] = tonumber(snap) + tonumber(adj)
-    out[#out + 1] = tonumber(res)
+    out[#out + 1] = snap + adj
+    out[#out + 1] = res
   end
 end
 return out
