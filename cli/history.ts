@@ -41,7 +41,7 @@ export async function historyCommand(config: Config, args: string[] = []): Promi
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new HistoryMetrics(registry);
-  const writer = new HistoryWriter({ client, database: config.clickhouseDatabase, metrics, log: write });
+  const writer = new HistoryWriter({ client, database: config.clickhouseDatabase, metrics, batchRowsMax: config.historyBatchRows, log: write });
   const consumer = new HistoryConsumer({
     kafka: kafkaClient(config.kafkaBrokers, 'instock-history'),
     topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations },

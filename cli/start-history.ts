@@ -36,7 +36,7 @@ export async function startHistory(config: Config, deps: { feeds: GatewayFeeds; 
   await migrate(client, database);
   const seeded = await seedTracker(client, database, deps.velocity, Date.now());
   deps.log(`history: ${config.clickhouseUrl || 'chDB (in-process)'} migrated; velocity seeded from ${seeded.entries} entries (${seeded.hot} hot, ${seeded.warm} warm SKUs)`);
-  const writer = new HistoryWriter({ client, database, metrics: new HistoryMetrics(deps.registry), log: deps.log });
+  const writer = new HistoryWriter({ client, database, metrics: new HistoryMetrics(deps.registry), batchRowsMax: config.historyBatchRows, log: deps.log });
   // History never fails a caller: a refused write is counted by the writer's metrics.
   const quiet = (p: Promise<boolean>) => void p.catch(() => false);
   let consumer: HistoryConsumer | undefined;

@@ -108,6 +108,7 @@ const settings = {
   gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },
   networkFile: { env: 'NETWORK_FILE', fallback: '', doc: 'Network configuration (locations, channels, carriers), JSON or YAML; reloaded when it changes. Empty: the built-in sample network.', parse: (raw: string) => (raw.trim() === '' ? '' : resolve(raw.trim())) },
   sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },
+  historyBatchRows: { env: 'HISTORY_BATCH_ROWS', fallback: '100000', doc: 'Rows per ClickHouse insert of the history writer (a table is also flushed every second).', parse: integer(100, 1_000_000) },
   historyMetricsPort: { env: 'HISTORY_METRICS_PORT', fallback: '9465', doc: 'Port of the history consumer\'s /metrics when it runs as its own process (instock history); 0 picks a free port and prints it.', parse: integer(0, 65535) },
   engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process; 0 picks a free port and prints it.', parse: integer(0, 65535) },
 
