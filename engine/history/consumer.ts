@@ -21,7 +21,8 @@
 // sees a partition, it asks ClickHouse for the highest offset already stored in the window the
 // writer could have had uncommitted ([first offset, first + queue bound)); until it has passed that
 // offset it asks, for each batch, which of the batch's offsets are stored, and skips exactly
-// those. The check is exact (not "everything up to the max"), so an insert that stored only some
+// those. The stored rows' insert batches are inserted again whole, with their own tokens, so that
+// views a crash cut off in the middle of an insert get them (writer.repairBatch). The check is exact (not "everything up to the max"), so an insert that stored only some
 // month partitions of a batch loses nothing either. Within one process, messages read again after
 // a rebalance are skipped by the offsets already handed to the writer.
 //
@@ -89,6 +90,8 @@ export class HistoryConsumer {
   readonly counters = { messages: 0, rows: 0, undecodable: 0, skippedReplayed: 0, committed: 0 };
   private consumer: Consumer | undefined;
   private readonly partitions = new Map<string, PartitionState>();
+  /** Batches completed by this process, or being completed (a batch spans partitions: repaired once). */
+  private readonly repairs = new Map<string, Promise<void>>();
   private readonly metrics: HistoryMetrics;
   private commitTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -151,7 +154,31 @@ export class HistoryConsumer {
     });
     const [row] = await result.json<{ n: string | number; m: string | number }>();
     s.fenceThrough = row && Number(row.n) > 0 ? BigInt(row.m) : undefined;
-    if (s.fenceThrough !== undefined) this.options.log?.(`history: ${s.topic}[${s.partition}] from offset ${firstOffset}: offsets up to ${s.fenceThrough} may already be stored (a previous run's uncommitted inserts); skipping those found`);
+    if (s.fenceThrough === undefined) return;
+    this.options.log?.(`history: ${s.topic}[${s.partition}] from offset ${firstOffset}: offsets up to ${s.fenceThrough} may already be stored (a previous run's uncommitted inserts); skipping those found`);
+    // The previous run may have died inside one of those inserts, after the table's part and
+    // before a view's: each batch found is inserted again whole with its token (writer.repairBatch).
+    const batches = await this.options.client.query({
+      query: `SELECT DISTINCT insert_batch AS b FROM ${this.options.database}.${table} WHERE src_partition = {p:UInt16} AND src_offset >= {a:UInt64} AND src_offset <= {z:UInt64} AND insert_batch != ''`,
+      query_params: { p: s.partition, a: firstOffset.toString(), z: s.fenceThrough.toString() },
+      format: 'JSONEachRow',
+    });
+    for (const { b } of await batches.json<{ b: string }>()) {
+      if (table === 'availability_samples') continue;
+      // Partitions are checked concurrently and a batch spans several: one repair per batch, the
+      // others wait for it (two concurrent inserts with one token can both land on a
+      // non-replicated table).
+      let repair = this.repairs.get(b);
+      if (!repair) {
+        repair = this.options.writer.repairBatch(table, b).then((rows) => {
+          this.options.log?.(`history: batch ${b} (${rows} rows of ${table}) inserted again with its token, so that views which missed it in the crash get it`);
+        });
+        this.repairs.set(b, repair);
+        // A failed repair is retried by the next check (retrying() runs fence again).
+        repair.catch(() => this.repairs.delete(b));
+      }
+      await repair;
+    }
   }
 
   private async storedOffsets(s: PartitionState, table: HistoryTable, from: bigint, through: bigint): Promise<Set<string>> {

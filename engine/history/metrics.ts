@@ -13,6 +13,7 @@ export class HistoryMetrics {
   readonly lag: Gauge<'topic' | 'partition'>;
   readonly skippedDuplicates: Counter<'topic'>;
   readonly undecodable: Counter<'topic'>;
+  readonly repairedBatches: Counter<'table'>;
 
   constructor(registry?: Registry) {
     this.registry = registry ?? new Registry();
@@ -30,6 +31,7 @@ export class HistoryMetrics {
     this.queuedRows = new Gauge({ name: 'instock_history_queued_rows', help: 'Rows waiting to be inserted, by table.', labelNames: ['table'], registers });
     this.lag = new Gauge({ name: 'instock_history_lag_messages', help: 'Kafka messages not yet committed by the history consumer, by topic and partition (as of the last batch).', labelNames: ['topic', 'partition'], registers });
     this.skippedDuplicates = new Counter({ name: 'instock_history_replayed_skipped_total', help: 'Replayed Kafka messages skipped because ClickHouse already had them (after a crash or rebalance), by topic.', labelNames: ['topic'], registers });
+    this.repairedBatches = new Counter({ name: 'instock_history_repaired_batches_total', help: 'Stored batches inserted again with their own token after a crash, so that views which missed them get them (the table deduplicates them), by table.', labelNames: ['table'], registers });
     this.undecodable = new Counter({ name: 'instock_history_undecodable_total', help: 'Kafka messages that are not a valid record of their topic (not stored), by topic.', labelNames: ['topic'], registers });
   }
 }

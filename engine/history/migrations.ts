@@ -23,6 +23,13 @@
 //   asks after a crash which offsets of a replayed range are already stored and skips exactly
 //   those, so a crash between insert and offset commit stores nothing twice (see consumer.ts).
 //   The projection lives in the same data part as the rows: it is written atomically with them.
+// - `insert_batch` (version 3): the insert_deduplication_token of the insert that stored the row.
+//   ClickHouse writes a table and each of its views as separate parts, so a crash in the middle of
+//   an insert can keep the table's rows and lose a view's. The consumer, finding stored rows in a
+//   replayed range, inserts their whole batch again with the same token: the table and the views
+//   that have it deduplicate it, a view that missed it gets it (writer.ts, repairBatch). The
+//   projection `by_source_batch` carries it, so the replay check finds the batches in one read; a
+//   bloom filter finds a batch's rows without reading the table.
 // - `non_replicated_deduplication_window`: a retried insert with the same
 //   insert_deduplication_token is dropped (also in the materialized views' targets, which carry
 //   the same setting), so a timeout after which the server did store the batch counts nothing
@@ -217,6 +224,16 @@ export const migrations: readonly Migration[] = [
         FROM {db}.atp_changes
         GROUP BY hour, sku, location`,
     ],
+  },
+  {
+    version: 3,
+    name: 'insert batch of each raw row (a replay completes the views)',
+    statements: ['stock_events', 'atp_changes', 'reservation_transitions'].flatMap((table) => [
+      `ALTER TABLE {db}.${table} ADD COLUMN IF NOT EXISTS insert_batch String DEFAULT '' COMMENT 'insert_deduplication_token of the insert that stored the row' CODEC(ZSTD(1))`,
+      `ALTER TABLE {db}.${table} ADD INDEX IF NOT EXISTS insert_batch_bloom insert_batch TYPE bloom_filter(0.01) GRANULARITY 4`,
+      `ALTER TABLE {db}.${table} ADD PROJECTION IF NOT EXISTS by_source_batch (SELECT src_partition, src_offset, insert_batch ORDER BY (src_partition, src_offset))`,
+      `ALTER TABLE {db}.${table} DROP PROJECTION IF EXISTS by_source`,
+    ]),
   },
 ];
 

@@ -30,9 +30,9 @@ export const historyTables: readonly HistoryTable[] = ['stock_events', 'atp_chan
 
 /** Column order of the compact rows each table receives (JSONCompactEachRow). */
 export const historyColumns: Record<HistoryTable, readonly string[]> = {
-  stock_events: ['at', 'sku', 'location', 'type', 'qty', 'event_id', 'source', 'received_at', 'src_partition', 'src_offset'],
-  atp_changes: ['visible_at', 'sku', 'location', 'on_hand', 'reserved', 'atp', 'as_of', 'src_partition', 'src_offset'],
-  reservation_transitions: ['at', 'sku', 'channel', 'location', 'transition', 'qty', 'reservation_id', 'line', 'expires_at', 'src_partition', 'src_offset'],
+  stock_events: ['at', 'sku', 'location', 'type', 'qty', 'event_id', 'source', 'received_at', 'src_partition', 'src_offset', 'insert_batch'],
+  atp_changes: ['visible_at', 'sku', 'location', 'on_hand', 'reserved', 'atp', 'as_of', 'src_partition', 'src_offset', 'insert_batch'],
+  reservation_transitions: ['at', 'sku', 'channel', 'location', 'transition', 'qty', 'reservation_id', 'line', 'expires_at', 'src_partition', 'src_offset', 'insert_batch'],
   availability_samples: ['at', 'channel', 'lines', 'options', 'latency_ms', 'methods'],
 };
 
@@ -248,7 +248,10 @@ export class HistoryWriter {
     }
     q.rows -= rows.length;
     q.oldestAtMs = Date.now();
-    return { chunks, rows, token: `${this.writerId}-${q.table}-${++this.batchSeq}`, attempts: 0 };
+    const token = `${this.writerId}-${q.table}-${++this.batchSeq}`;
+    // Raw rows keep their batch's token (insert_batch, the last column): see repairBatch.
+    if (q.table !== 'availability_samples') for (const r of rows) r.push(token);
+    return { chunks, rows, token, attempts: 0 };
   }
 
   private async drain(q: TableQueue, force: boolean): Promise<void> {
@@ -273,6 +276,41 @@ export class HistoryWriter {
     }
   }
 
+  private insertSettings(token: string) {
+    return {
+      insert_deduplicate: 1 as const,
+      insert_deduplication_token: token,
+      deduplicate_blocks_in_dependent_materialized_views: 1 as const,
+      // One block per insert, so the token covers the whole batch: no row limit below the batch,
+      // and no parallel parsing (past 10 MB of input it cuts the insert into blocks by bytes; a
+      // batch read back for repairBatch is formatted longer than the original and would be cut
+      // differently, its blocks then taken for new ones).
+      max_insert_block_size: String(Math.max(this.batchRowsMax, 1_048_576)),
+      input_format_parallel_parsing: 0 as const,
+    };
+  }
+
+  /**
+   * After a crash, a stored batch may have reached its table but not every view (ClickHouse writes
+   * each as its own part). Inserting the batch's rows again, read back from the table, with its
+   * own token, is deduplicated by the table and by every view that has it; a view that missed it
+   * gets it. Idempotent. Returns the rows read (0: no such batch).
+   */
+  async repairBatch(table: Exclude<HistoryTable, 'availability_samples'>, token: string): Promise<number> {
+    const { client, database } = this.options;
+    const columns = historyColumns[table];
+    const result = await client.query({
+      query: `SELECT ${columns.join(', ')} FROM ${database}.${table} WHERE insert_batch = {token:String}`,
+      query_params: { token },
+      format: 'JSONCompactEachRow',
+    });
+    const rows = await result.json<unknown[]>();
+    if (rows.length === 0) return 0;
+    await client.insert({ table: `${database}.${table}`, values: rows, columns: columns as [string, ...string[]], format: 'JSONCompactEachRow', clickhouse_settings: this.insertSettings(token) });
+    this.metrics.repairedBatches.inc({ table });
+    return rows.length;
+  }
+
   private async insert(table: HistoryTable, batch: Batch): Promise<boolean> {
     batch.attempts += 1;
     const stopTimer = this.metrics.insertSeconds.startTimer({ table });
@@ -283,13 +321,7 @@ export class HistoryWriter {
         values: batch.rows,
         columns: historyColumns[table] as [string, ...string[]],
         format: 'JSONCompactEachRow',
-        clickhouse_settings: {
-          insert_deduplicate: 1,
-          insert_deduplication_token: batch.token,
-          deduplicate_blocks_in_dependent_materialized_views: 1,
-          // One block per insert, so the token covers the whole batch.
-          max_insert_block_size: String(Math.max(this.batchRowsMax, 1_048_576)),
-        },
+        clickhouse_settings: this.insertSettings(batch.token),
       });
       stopTimer();
       this.metrics.rowsWritten.inc({ table }, batch.rows.length);

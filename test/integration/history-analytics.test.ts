@@ -40,11 +40,11 @@ describe('history on chDB', () => {
   });
 
   it('migrations are versioned and idempotent', async () => {
-    expect(await migrate(client, database)).toEqual([1, 2]);
+    expect(await migrate(client, database)).toEqual([1, 2, 3]);
     expect(await migrate(client, database)).toEqual([]);
     const versions = await rows<{ version: number }>(client, `SELECT version FROM ${database}.schema_migrations FINAL ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2]);
-    expect(schemaVersion).toBe(2);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(schemaVersion).toBe(3);
   });
 
   it('stores every record once, through failed inserts and retries of inserts that did land', async () => {

@@ -62,21 +62,15 @@ async function publish(kafka: KafkaClient, h: GeneratedHistory): Promise<{ topic
   return { topics, messages: stock.length + h.changes.length + h.transitions.length };
 }
 
-/**
- * Every row stored once: counts equal the records sent and no (partition, offset[, line]) twice.
- * views: the materialized views must have seen each row once too. Not after a SIGKILL: ClickHouse
- * writes a table and each of its views as separate parts, so a kill in the middle of an insert can
- * leave the table's part without the views' (README, History: what is still weak).
- */
-async function expectExactlyOnce(client: ClickHouseClient, database: string, h: GeneratedHistory, views = true): Promise<number> {
+/** Every row stored once: counts equal the records sent and no (partition, offset[, line]) twice; the views saw each row once too. */
+async function expectExactlyOnce(client: ClickHouseClient, database: string, h: GeneratedHistory): Promise<void> {
   for (const [table, count] of Object.entries(expectedRows(h))) {
     const [got] = await rows<{ n: number; distinct: number }>(client, `SELECT count() AS n, uniqExact(src_partition, src_offset, ${table === 'reservation_transitions' ? 'line' : '0'}) AS distinct FROM ${database}.${table}`);
     expect({ table, ...got }).toEqual({ table, n: count, distinct: count });
   }
   const [mv] = await rows<{ units: number }>(client, `SELECT sum(units) AS units FROM ${database}.velocity_hourly`);
   const want = [...expectedVelocity(h, 0, Number.MAX_SAFE_INTEGER).values()].reduce((a, b) => a + b, 0);
-  if (views) expect(mv!.units).toBe(want);
-  return Number(mv!.units) - want;
+  expect(mv!.units).toBe(want);
 }
 
 async function waitFor(what: string, done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -272,7 +266,6 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
       }
     };
     let kills = 0;
-    let viewsShortBy = 0;
     while (kills < 4 && !(await committedAll(kafka, groupId, topics))) {
       const child = startChild();
       // Killed while it writes, at a random moment just after an insert: offsets are committed
@@ -305,13 +298,14 @@ describe.skipIf(!kafkaUp)('history consumer on real Kafka into chDB', () => {
     await client.close();
     const mine = connectClickHouse({ url: '', chdbPath: join(dataDir, 'chdb'), database });
     try {
-      viewsShortBy = -(await expectExactlyOnce(mine, database, h, false));
+      // Kills land inside inserts too (a table's part stored, a view's not): the replay completes the views.
+      await expectExactlyOnce(mine, database, h);
     } finally {
       await mine.close();
     }
     // Some kills landed between an insert and its commit: the restarted consumer found stored rows.
     const replayChecks = (output.match(/may already be stored/g) ?? []).length;
-    console.log(`instock history: ${messages} messages over ${kills + 1} runs; partitions found with stored, uncommitted rows: ${replayChecks}; velocity view short by ${viewsShortBy} units (kills inside an insert)`);
+    console.log(`instock history: ${messages} messages over ${kills + 1} runs; partitions found with stored, uncommitted rows: ${replayChecks}; batches inserted again for the views: ${(output.match(/inserted again with its token/g) ?? []).length}`);
     expect(replayChecks).toBeGreaterThan(0);
   }, 600_000);
 });
