@@ -7,7 +7,7 @@
 // the answer is decided; they never delay or fail a request.
 
 import { atpUnderRule, lineRule, positionAtp, type LineRule } from '../engine/core/atp.js';
-import { availabilityOptions, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
+import { availabilityOptions, channelColumns, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
 import type { Channel, Location } from '../engine/core/types.js';
 import { DomainError } from '../engine/core/errors.js';
 import { validateHoldRequest, validateReservationId } from '../engine/core/validate.js';
@@ -87,11 +87,22 @@ export class GatewayService {
         if (!known.has(id)) throw new DomainError('unknown_location', `pickup.locations: ${JSON.stringify(id)} is not a location of the network`);
       }
     }
-    const { table, positions } = await this.atpTable(network, channel, body.lines.map((l) => l.sku), nowMs);
+    const skus = body.lines.map((l) => l.sku);
+    const positions = await this.store.positionsMany(skus, nowMs);
     positions.forEach((list, i) => {
       if (list.length === 0) throw new HttpProblem(422, 'Unprocessable Content', `lines[${i}].sku ${JSON.stringify(body.lines[i]!.sku)} is unknown: no location has reported stock for it`, { code: 'unknown_sku' });
     });
-    const atpAt = (sku: string, location: string) => table.get(sku)?.get(location) ?? 0;
+    // The basket's ATP matrix straight from the positions: only locations with stock are visited.
+    const columns = channelColumns(network, channel.id);
+    const rules = channelRules(network, channel);
+    const matrix = new Float64Array(skus.length * columns.size);
+    for (let i = 0; i < skus.length; i++) {
+      for (const p of positions[i]!) {
+        const c = columns.get(p.location);
+        const rule = c === undefined ? undefined : rules.get(p.location);
+        if (rule) matrix[i * columns.size + c!] = Math.min(atpUnderRule(p, rule), rule.capUnits);
+      }
+    }
     return availabilityOptions(
       network,
       {
@@ -102,7 +113,7 @@ export class GatewayService {
         methods: body.methods,
         nowMs,
       },
-      atpAt,
+      matrix,
     );
   }
 

@@ -58,6 +58,13 @@ export interface AvailabilityQuery {
 /** ATP of sku at a location in the query's channel; 0 when paused, not in the channel, below threshold. */
 export type AtpAt = (sku: string, locationId: string) => number;
 
+/**
+ * A basket's ATP filled by the caller: row = line, column = the channel's location at that index of
+ * channelColumns (row-major, lines × columns). Saves a lookup per line and location when the
+ * caller already holds each SKU's positions.
+ */
+export type AtpMatrix = Float64Array;
+
 export interface Shipment {
   from: string;
   lines: { sku: string; qty: number }[];
@@ -208,12 +215,28 @@ interface Basket {
   open: Uint8Array;
 }
 
-function readBasket(index: ChannelIndex, lines: readonly { sku: string; qty: number }[], atpAt: AtpAt, ordersTodayAt: ((locationId: string) => number) | undefined): Basket {
+/** The channel's locations, each with its column in a basket's ATP matrix (see AtpMatrix). */
+export function channelColumns(network: NetworkConfig, channelId: string): ReadonlyMap<string, number> {
+  const index = channelIndex(network, channelId);
+  let columns = columnMaps.get(index);
+  if (!columns) columnMaps.set(index, (columns = new Map(index.columns.map((id, c) => [id, c]))));
+  return columns;
+}
+
+const columnMaps = new WeakMap<ChannelIndex, ReadonlyMap<string, number>>();
+
+function readBasket(index: ChannelIndex, lines: readonly { sku: string; qty: number }[], source: AtpAt | AtpMatrix, ordersTodayAt: ((locationId: string) => number) | undefined): Basket {
   const cols = index.columns.length;
-  const atp = new Float64Array(lines.length * cols);
-  for (let i = 0; i < lines.length; i++) {
-    const sku = lines[i]!.sku;
-    for (let c = 0; c < cols; c++) atp[i * cols + c] = atpAt(sku, index.columns[c]!);
+  let atp: Float64Array;
+  if (source instanceof Float64Array) {
+    if (source.length !== lines.length * cols) throw new Error(`ATP matrix of ${source.length} cells for ${lines.length} lines × ${cols} locations`);
+    atp = source;
+  } else {
+    atp = new Float64Array(lines.length * cols);
+    for (let i = 0; i < lines.length; i++) {
+      const sku = lines[i]!.sku;
+      for (let c = 0; c < cols; c++) atp[i * cols + c] = source(sku, index.columns[c]!);
+    }
   }
   const open = new Uint8Array(cols).fill(1);
   if (ordersTodayAt) for (let c = 0; c < cols; c++) if (index.capacity[c]! !== Infinity && ordersTodayAt(index.columns[c]!) >= index.capacity[c]!) open[c] = 0;
@@ -401,7 +424,7 @@ function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery, bask
 
 const round1 = (km: number) => Math.round(km * 10) / 10;
 
-export function availabilityOptions(network: NetworkConfig, query: AvailabilityQuery, atpAt: AtpAt): AvailabilityAnswer {
+export function availabilityOptions(network: NetworkConfig, query: AvailabilityQuery, atpAt: AtpAt | AtpMatrix): AvailabilityAnswer {
   const index = channelIndex(network, query.channel);
   const channel = index.channel;
   const methods = query.methods ?? ['delivery', 'pickup'];

@@ -138,6 +138,15 @@ export class MemoryStore implements InventoryStore {
   }
 
   async positions(sku: string, nowMs: number): Promise<PositionState[]> {
+    return this.readPositions(sku, nowMs);
+  }
+
+  async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
+    // One promise for the basket, not one per SKU (this is the availability hot path).
+    return skus.map((sku) => this.readPositions(sku, nowMs));
+  }
+
+  private readPositions(sku: string, nowMs: number): PositionState[] {
     checkId('sku', sku);
     this.expireDueLines(sku, nowMs);
     const bySku = this.positionsBySku.get(sku);
@@ -146,10 +155,6 @@ export class MemoryStore implements InventoryStore {
     // Already in location order (see position()).
     for (const [location, p] of bySku) out.push({ sku, location, onHand: p.snap + p.adj, reserved: p.reserved });
     return out;
-  }
-
-  async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
-    return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {
