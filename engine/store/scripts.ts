@@ -105,13 +105,14 @@ export class Scripts {
     return shortfalls;
   }
 
-  private lineArgs(lines: LineCall[][]): (string | number)[] {
-    const args: (string | number)[] = [];
-    lines.forEach((group, g) => {
-      for (const line of group) {
-        args.push(g, line.location, line.qty, line.rule.sellable ? 1 : 0, line.rule.bufferUnits, line.rule.bufferPercent, line.rule.minThreshold, line.rule.capUnits ?? -1);
+  /** One argument per line (lua/includes/hold.lua). */
+  private lineArgs(lines: LineCall[][]): string[] {
+    const args: string[] = [];
+    for (let g = 0; g < lines.length; g++) {
+      for (const { location, qty, rule } of lines[g]!) {
+        args.push(`${g}|${location}|${qty}|${rule.sellable ? 1 : 0}|${rule.bufferUnits}|${rule.bufferPercent}|${rule.minThreshold}|${rule.capUnits ?? -1}`);
       }
-    });
+    }
     return args;
   }
 
@@ -122,7 +123,7 @@ export class Scripts {
     for (const b of baskets) {
       keys.push(this.keys.reservation(b.id), this.keys.due(b.id), ...this.skuKeys(b.skus));
       const lineArgs = this.lineArgs(b.lines);
-      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length / 8, ...b.skus, ...lineArgs);
+      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length, ...b.skus, ...lineArgs);
     }
     const reply = await this.call.holdBaskets(keys.length, ...keys, ...args);
     const verdicts = ['held', 'rejected', 'exists'] as const;

@@ -6,7 +6,7 @@
 -- ARGV[1] R (reservations)  ARGV[2] retentionMs (how long a rejected hold is remembered, so
 -- that retries get the same answer)
 -- then per reservation r: id, channel, lines (JSON), nowMs, expiresAtMs, G (SKU groups),
---   L (lines), G SKUs (to describe shortfalls), then 8 per line as in holdLines.lua
+--   L (lines), G SKUs (to describe shortfalls), then one per line as in holdLines.lua
 -- KEYS per reservation r, in the same order: header hash, due sorted set of its shard, then
 --   3 per SKU group: positions, lines, expiries (see applyEvents.lua)
 -- Returns a flat array per reservation: verdict (1 held, 2 rejected, 3 exists: read it back),
@@ -47,6 +47,6 @@ for _ = 1, tonumber(ARGV[1]) do
     end
   end
   k = k + 2 + 3 * groups
-  a = lineBase + 8 * lineCount
+  a = lineBase + lineCount
 end
 return out

@@ -3,8 +3,8 @@
 --
 -- KEYS, 3 per SKU group g: positions, lines, expiries (see applyEvents.lua)
 -- ARGV[1] reservationId  ARGV[2] nowMs  ARGV[3] expiresAtMs
--- ARGV[4..] 8 per line: group index, location, qty, sellable (1|0), bufferUnits, bufferPercent,
---   minThreshold, capUnits (-1: none)
+-- ARGV[4..] one per line, packed as in hold.lua:
+--   "group|location|qty|sellable|bufferUnits|bufferPercent|minThreshold|capUnits"
 -- Returns {1} when every line is held (lines already held by this reservation count as held:
 -- retries take nothing twice), or {0, group, location, requested, available, ...} for the lines
 -- that do not fit; then nothing changed.
@@ -13,7 +13,7 @@
 --!include expire.lua
 --!include hold.lua
 
-local shortfalls = holdLinesFrom(1, #KEYS / 3, 4, (#ARGV - 3) / 8, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), true)
+local shortfalls = holdLinesFrom(1, #KEYS / 3, 4, #ARGV - 3, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), true)
 if #shortfalls == 0 then return { 1 } end
 local out = { 0 }
 for _, v in ipairs(shortfalls) do out[#out + 1] = v end

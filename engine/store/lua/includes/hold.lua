@@ -2,8 +2,9 @@
 -- holdBaskets (standalone, whole baskets with their headers).
 --
 -- KEYS from keyBase: `groups` SKU groups, 3 keys each (positions, lines, expiries).
--- ARGV from argBase: `lineCount` lines, 8 each: group index, location, qty, sellable (1|0),
--- bufferUnits, bufferPercent, minThreshold, capUnits (-1: none).
+-- ARGV from argBase: `lineCount` lines, one argument each, packed
+-- "group|location|qty|sellable|bufferUnits|bufferPercent|minThreshold|capUnits" (group index,
+-- sellable 1|0, capUnits -1: none; one argument, not eight: arguments are most of a hold's cost).
 -- checkExisting: count lines already held by this reservation as held (retries take nothing
 -- twice); holdBaskets skips it because a missing header proves no line of that id exists.
 -- Returns a flat list of shortfalls, 4 per line that does not fit (group, location, requested,
@@ -15,13 +16,14 @@ local function holdLinesFrom(keyBase, groups, argBase, lineCount, resId, nowMs, 
     expireDueLines(KEYS[k], KEYS[k + 1], KEYS[k + 2], nowMs)
   end
   local plan, shortfalls = {}, {}
-  for i = argBase, argBase + 8 * (lineCount - 1), 8 do
-    local g, loc, qty = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
+  for i = argBase, argBase + lineCount - 1 do
+    local gs, loc, qs, sellable, bufUnits, bufPct, threshold, cap = string.match(ARGV[i], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    local g, qty = tonumber(gs), tonumber(qs)
     local posKey, linesKey = KEYS[keyBase + 3 * g], KEYS[keyBase + 3 * g + 1]
     local field = resId .. '|' .. loc
     if not checkExisting or redis.call('HEXISTS', linesKey, field) == 0 then
       local p = readPosition(posKey, loc)
-      local atp = atpOf(p, tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]))
+      local atp = atpOf(p, tonumber(sellable), tonumber(bufUnits), tonumber(bufPct), tonumber(threshold), tonumber(cap))
       if qty > atp then
         shortfalls[#shortfalls + 1] = g
         shortfalls[#shortfalls + 1] = loc

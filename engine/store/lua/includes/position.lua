@@ -50,11 +50,15 @@ local function applySnapshot(adjKey, p, qty, asOf, tie)
   if asOf == p.asOf and tie == p.tie then return 2 end
   local sum, cnt = 0, 0
   if p.cnt > 0 then
+    -- Sum and count what is newer than the snapshot (no order needed); drop the rest, the whole
+    -- key at once when nothing is newer (the common case: a snapshot counts every earlier delta).
+    local all = redis.call('HGETALL', adjKey)
     local drop = {}
-    for _, a in ipairs(readAdjustments(adjKey)) do
-      if a[2] > asOf then sum = sum + a[3]; cnt = cnt + 1 else drop[#drop + 1] = a[1] end
+    for i = 1, #all, 2 do
+      local a, q = string.match(all[i + 1], '^(-?%d+):(-?%d+)$')
+      if tonumber(a) > asOf then sum = sum + tonumber(q); cnt = cnt + 1 else drop[#drop + 1] = all[i] end
     end
-    if #drop > 0 then redis.call('HDEL', adjKey, unpack(drop)) end
+    if cnt == 0 then redis.call('DEL', adjKey) elseif #drop > 0 then redis.call('HDEL', adjKey, unpack(drop)) end
   end
   p.snap, p.adj, p.asOf, p.tie, p.cnt = qty, sum, asOf, tie, cnt
   return 1
