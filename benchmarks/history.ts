@@ -6,7 +6,7 @@
 //   ATP changes through HistoryWriter      (reported)
 //   bytes on disk per stored stock event / ATP change, after merges (OPTIMIZE FINAL)
 //
-// Run: `npm run build && node dist/benchmarks/history.js [--quick]` (or `benchHistory` from code).
+// Run: `npm run bench -- history [--quick]` (or `node dist/benchmarks/history.js [--quick]`).
 // Events are shaped like the field's: 100 k SKUs with skewed popularity, 300 locations, source
 // times advancing over a day, 16-hex-digit event ids (random, so they compress as badly as UUIDs).
 
@@ -80,13 +80,15 @@ export async function benchHistory(args: { quick: boolean; url?: string }): Prom
     // with the writer's dedup settings (a token per batch); and once more without them.
     const rawInsert = async (db: string, dedup: boolean) => {
       for (let i = 0; i < events.length; i += batch) {
-        const values = events.slice(i, i + batch).map((e, k) => [e.asOf, e.sku, e.location, e.type, e.qty, e.eventId, e.source ?? '', e.asOf, 0, i + k]);
+        const token = dedup ? `floor-${i}` : '';
+        const values = events.slice(i, i + batch).map((e, k) => [e.asOf, e.sku, e.location, e.type, e.qty, e.eventId, e.source ?? '', e.asOf, 0, i + k, token]);
         await client.insert({
           table: `${db}.stock_events`,
           values,
           columns: historyColumns.stock_events as [string, ...string[]],
           format: 'JSONCompactEachRow',
-          clickhouse_settings: dedup ? { insert_deduplicate: 1, insert_deduplication_token: `floor-${i}`, deduplicate_blocks_in_dependent_materialized_views: 1 } : {},
+          // With dedup: the writer's settings (one block per insert, so no parallel parsing).
+          clickhouse_settings: dedup ? { insert_deduplicate: 1, insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1, input_format_parallel_parsing: 0 } : {},
         });
       }
     };
