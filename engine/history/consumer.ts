@@ -21,15 +21,18 @@
 // sees a partition, it asks ClickHouse for the highest offset already stored in the window the
 // writer could have had uncommitted ([first offset, first + queue bound)); until it has passed that
 // offset it asks, for each batch, which of the batch's offsets are stored, and skips exactly
-// those. The stored rows' insert batches are inserted again whole, with their own tokens, so that
-// views a crash cut off in the middle of an insert get them (writer.repairBatch). The check is exact (not "everything up to the max"), so an insert that stored only some
-// month partitions of a batch loses nothing either. Within one process, messages read again after
+// those. The check is exact (not "everything up to the max"), so an insert that stored only some
+// month partitions of a batch loses nothing either. The stored rows' insert batches are inserted
+// again whole, with their own tokens, so that views a crash cut off in the middle of an insert get
+// them (writer.repairBatch). Within one process, messages read again after
 // a rebalance are skipped by the offsets already handed to the writer.
 //
 // Assumed: one table per topic and a topic is never recreated under the same name while its
 // history is kept (new offsets inside the window would be taken as stored); after a rebalance
 // between two live consumers, an insert of the old owner still in flight when the new owner
-// checks can be written twice (the session timeout, 10 s by default, makes that rare).
+// checks can be written twice (the session timeout, 10 s by default, makes that rare); two
+// processes repairing the same batch at the same moment can both land on a non-replicated table
+// (one process repairs a batch once; a replicated table's dedup log is atomic).
 
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, KafkaClient } from '../../connectors/kafka.js';
@@ -154,7 +157,7 @@ export class HistoryConsumer {
     });
     const [row] = await result.json<{ n: string | number; m: string | number }>();
     s.fenceThrough = row && Number(row.n) > 0 ? BigInt(row.m) : undefined;
-    if (s.fenceThrough === undefined) return;
+    if (s.fenceThrough === undefined || table === 'availability_samples') return;
     this.options.log?.(`history: ${s.topic}[${s.partition}] from offset ${firstOffset}: offsets up to ${s.fenceThrough} may already be stored (a previous run's uncommitted inserts); skipping those found`);
     // The previous run may have died inside one of those inserts, after the table's part and
     // before a view's: each batch found is inserted again whole with its token (writer.repairBatch).
@@ -164,7 +167,6 @@ export class HistoryConsumer {
       format: 'JSONEachRow',
     });
     for (const { b } of await batches.json<{ b: string }>()) {
-      if (table === 'availability_samples') continue;
       // Partitions are checked concurrently and a batch spans several: one repair per batch, the
       // others wait for it (two concurrent inserts with one token can both land on a
       // non-replicated table).

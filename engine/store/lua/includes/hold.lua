@@ -4,7 +4,7 @@
 -- KEYS from keyBase: `groups` SKU groups, 3 keys each (positions, lines, expiries).
 -- ARGV from argBase: `lineCount` lines, one argument each, packed
 -- "group|location|qty|sellable|bufferUnits|bufferPercent|minThreshold|capUnits" (group index,
--- sellable 1|0, capUnits -1: none; one argument, not eight: arguments are most of a hold's cost).
+-- sellable 1|0, capUnits -1: none; one argument rather than eight: fewer to send and to parse).
 -- checkExisting: count lines already held by this reservation as held (retries take nothing
 -- twice); holdBaskets skips it because a missing header proves no line of that id exists.
 -- Returns a flat list of shortfalls, 4 per line that does not fit (group, location, requested,
