@@ -13,7 +13,9 @@ local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   -- The packed value starts snap, adj, res (writePosition); read those from the HGETALL reply
   -- rather than HGET every field again.
-  local snap, adj, res = struct.unpack(POSITION_HEAD, all[i + 1])
+  if #all[i + 1] ~= 32 then positionFormatError(KEYS[1], all[i]) end
+  local version, snap, adj, res = struct.unpack(POSITION_HEAD, all[i + 1])
+  if version ~= POSITION_VERSION then positionFormatError(KEYS[1], all[i]) end
   out[#out + 1] = all[i]
   out[#out + 1] = snap + adj
   out[#out + 1] = res

@@ -1,10 +1,12 @@
 -- Position codec and event rules, shared by every script that reads or writes positions.
 --
 -- A position is one field of the SKU's positions hash (field = location id), its value packed
--- with Redis's struct library as six little-endian signed integers (31 bytes):
---   snapQty (6 bytes) adjSum (6) reserved (6) snapAsOf (6) snapTie (5) adjCount (2)
+-- with Redis's struct library as a format byte (POSITION_VERSION) then six little-endian signed
+-- integers (32 bytes): snapQty (6 bytes) adjSum (6) reserved (6) snapAsOf (6) snapTie (5)
+-- adjCount (2). The format byte lets a value written by another layout (the text layout of
+-- earlier versions starts with a digit) fail with a clear error instead of being misread.
 -- Binary rather than text: struct.unpack is one C call where matching "a:b:c:d:e:f" and six
--- tonumber calls cost more than the HGET itself, and 31 bytes is smaller than the text.
+-- tonumber calls cost more than the HGET itself, and 32 bytes is smaller than the text.
 -- Ranges: quantities are at most 1e9 per event (engine/core/validate.ts), far inside 6 bytes
 -- (+-1.4e14) even summed; asOf in ms fits 6 bytes until the year 6429; tie is a 32-bit hash or -1.
 -- onHand = snapQty + adjSum. snapAsOf/snapTie order snapshots: a snapshot replaces the current one
@@ -14,22 +16,29 @@
 -- adjustment applied after the snapshot: HSETNX on it is what makes deltas idempotent, in O(1).
 -- adjCount lets a snapshot skip the adjustments key when there is none.
 
-local POSITION_FORMAT = '<i6i6i6i6i5i2'
--- The first three fields alone (readPositions reads only on-hand and reserved).
-local POSITION_HEAD = '<i6i6i6'
+local POSITION_VERSION = 1
+local POSITION_FORMAT = '<Bi6i6i6i6i5i2'
+-- The format byte and the first three fields alone (readPositions reads only on-hand and reserved).
+local POSITION_HEAD = '<Bi6i6i6'
+
+local function positionFormatError(posKey, loc)
+  error('position ' .. posKey .. ' ' .. loc .. ' was not written by this version of Instock (format byte is not ' .. POSITION_VERSION .. '): reload its stock into an empty Redis')
+end
 
 local ADJUSTMENTS_MAX = 64
 
 local function readPosition(posKey, loc)
   local v = redis.call('HGET', posKey, loc)
   if not v then return { snap = 0, adj = 0, res = 0, asOf = -1, tie = -1, cnt = 0 } end
-  local a, b, c, d, e, f = struct.unpack(POSITION_FORMAT, v)
+  if #v ~= 32 then positionFormatError(posKey, loc) end
+  local version, a, b, c, d, e, f = struct.unpack(POSITION_FORMAT, v)
+  if version ~= POSITION_VERSION then positionFormatError(posKey, loc) end
   return { snap = a, adj = b, res = c, asOf = d, tie = e, cnt = f }
 end
 
 local function writePosition(posKey, loc, p)
   if p.res < 0 then error('INVARIANT reserved < 0 at ' .. posKey .. ' ' .. loc) end
-  redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, p.snap, p.adj, p.res, p.asOf, p.tie, p.cnt))
+  redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, p.asOf, p.tie, p.cnt))
 end
 
 -- Every adjustment of the position as {eventId, asOf, qty}, sorted by (asOf, eventId).

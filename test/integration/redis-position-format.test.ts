@@ -1,0 +1,35 @@
+// A position value not written by this layout (the text layout of earlier versions, or anything
+// else) fails every script that reads it with an error that says so, instead of being misread.
+
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KeyBuilder } from '../../engine/store/keys.js';
+import { RedisStore } from '../../engine/store/redis-store.js';
+import { redisUrl, requireService } from '../support/services.js';
+
+const redisUp = await requireService('redis');
+
+describe.skipIf(!redisUp)('Redis position layout', () => {
+  const raw = new Redis(redisUrl);
+  afterAll(() => raw.disconnect());
+
+  it('refuses a position in another layout with a clear error, on reads, events and holds', async () => {
+    const keyPrefix = `fmt${randomUUID().slice(0, 8)}`;
+    const store = RedisStore.connect({ url: redisUrl }, { keyPrefix });
+    try {
+      await store.applyEvents([{ type: 'snapshot', eventId: 'e1', sku: 'SKU-1', location: 'dc', qty: 10, asOf: 1 }]);
+      expect(await store.positions('SKU-1', Date.now())).toEqual([{ sku: 'SKU-1', location: 'dc', onHand: 10, reserved: 0 }]);
+      // The text layout of earlier versions: "snapQty:adjSum:reserved:snapAsOf:snapTie:adjCount".
+      await raw.hset(new KeyBuilder(keyPrefix).sku('SKU-1').positions, 'dc', '10:0:0:1:12345:0');
+      const refused = /not written by this version of Instock .*reload its stock/;
+      await expect(store.positions('SKU-1', Date.now())).rejects.toThrow(refused);
+      await expect(store.positionsMany(['SKU-1', 'SKU-2'], Date.now())).rejects.toThrow(refused);
+      await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);
+      const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
+      await expect(store.hold({ reservationId: 'r1', channel: 'web', lines: [{ sku: 'SKU-1', location: 'dc', qty: 1, rule }], holdTtlMs: 60_000, nowMs: Date.now() })).rejects.toThrow(refused);
+    } finally {
+      await store.close();
+    }
+  });
+});
