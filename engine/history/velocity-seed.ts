@@ -55,22 +55,43 @@ export async function seedTracker(client: ClickHouseClient, database: string, tr
   return { entries: seed.length, ...tracker.retier(nowMs) };
 }
 
+/** How long `instock engine` waits for history at start: a slow ClickHouse must not delay ATP. */
+const seedWaitMsMax = 5_000;
+
 /**
  * `instock engine` on its own: seed from the ClickHouse server, or from the chDB directory when no
  * other process holds it (the connection is closed at once, so `instock history` can open it
- * next). Never fails the engine: without history it starts cold and says why.
+ * next). Never fails the engine, nor holds it more than seedWaitMsMax: without history it starts
+ * cold and says why.
  */
 export async function seedTrackerFromHistory(target: ClickHouseTarget, tracker: VelocityTracker, nowMs: number): Promise<string> {
   if (!target.url && !existsSync(target.chdbPath)) return `velocity not seeded: no history yet (no chDB at ${target.chdbPath}, CLICKHOUSE_URL empty)`;
   let client: ClickHouseClient | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   try {
     client = connectClickHouse(target);
-    const seeded = await seedTracker(client, target.database, tracker, nowMs);
+    // Loaded aside and seeded only if in time: a late answer never reaches the running tracker.
+    const loading = loadVelocitySeed(client, target.database, { sinceMs: nowMs - seedWindowMs, nowMs });
+    loading.catch(() => undefined);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`no answer in ${seedWaitMsMax} ms`));
+      }, seedWaitMsMax);
+    });
+    const seed = await Promise.race([loading, late]);
+    tracker.seed(seed);
+    const seeded = { entries: seed.length, ...tracker.retier(nowMs) };
     return `velocity seeded from history (${target.url || `chDB ${target.chdbPath}`}): ${seeded.entries} entries, ${seeded.hot} hot and ${seeded.warm} warm SKUs`;
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return `velocity NOT seeded from history (${target.url || `chDB ${target.chdbPath}`}), the engine starts cold and learns from reservations: ${reason}`;
   } finally {
-    await client?.close().catch(() => undefined);
+    clearTimeout(timer);
+    // Closed before returning, so the chDB directory is free at once; after a timeout, closing
+    // would wait for the query still running, so it is left to finish on its own.
+    const closing = client?.close().catch(() => undefined);
+    if (!timedOut) await closing;
   }
 }

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -106,4 +107,23 @@ describe('npm start history across a restart', () => {
     const again = await seedTrackerFromHistory(target, new VelocityTracker(), nowMs);
     expect(again).toMatch(/^velocity seeded from history/);
   });
+
+  it('instock engine does not wait more than a few seconds for a ClickHouse server that does not answer', async () => {
+    // A server that accepts connections and never answers (a ClickHouse stuck under load).
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const tracker = new VelocityTracker();
+      const t0 = Date.now();
+      const message = await seedTrackerFromHistory({ url, chdbPath: '', database: 'instock' }, tracker, Date.now());
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      expect(message).toMatch(/^velocity NOT seeded from history .*no answer in 5000 ms/);
+      expect(tracker.top(5, Date.now())).toEqual([]);
+    } finally {
+      sockets.forEach((socket) => socket.destroy());
+      silent.close();
+    }
+  }, 20_000);
 });
