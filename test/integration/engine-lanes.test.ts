@@ -274,13 +274,17 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     expect(engine.counters.resumes).toBe(engine.counters.pauses);
     // Bounded: past the cold bound by at most the batches in hand when it was reached.
     expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
-    // Hot events did not wait for the cold backlog: the last hot event was first applied well
-    // before the last cold one.
+    // Hot events did not wait for the cold backlog: on average a hot event was first applied at
+    // about half the rank of a cold one (0.43 to 0.54 in runs here, under CPU contention too). In
+    // stream order, as without lanes, the two averages would be equal. (The last hot event against
+    // the last cold one was tried first: 0.70 to 0.89, too close to any bound to be a fair test.)
     const firstApplied = new Map<string, number>();
     applied.forEach((e, i) => firstApplied.has(e.eventId) || firstApplied.set(e.eventId, i));
-    const lastHot = Math.max(...events.filter((e) => e.sku.startsWith('HOT-')).map((e) => firstApplied.get(e.eventId)!));
-    const lastCold = Math.max(...events.filter((e) => !e.sku.startsWith('HOT-')).map((e) => firstApplied.get(e.eventId)!));
-    expect(lastHot).toBeLessThan(lastCold * 0.8);
+    const meanRank = (hot: boolean) => {
+      const ranks = events.filter((e) => e.sku.startsWith('HOT-') === hot).map((e) => firstApplied.get(e.eventId)!);
+      return ranks.reduce((a, b) => a + b, 0) / ranks.length;
+    };
+    expect(meanRank(true) / meanRank(false)).toBeLessThan(0.75);
     await expectExact(redis, events);
   }, 200_000);
 
