@@ -104,28 +104,21 @@ export async function benchHistory(args: { quick: boolean; url?: string }): Prom
     // otherwise run during the writer's inserts on the same cores.)
     progress('HistoryWriter: stock events');
     const writer = new HistoryWriter({ client, database, batchRowsMax: batch, queueRowsMax: count + batch });
-    const stockSeconds = await timed(async () => {
-      const done: Promise<boolean>[] = [];
-      // As the consumer hands them over: fetches of 5,000, the source set on the decoded objects.
-      for (let i = 0; i < events.length; i += 5_000) {
-        const fetched = events.slice(i, i + 5_000) as (StockEvent & HistorySource)[];
-        fetched.forEach((e, k) => Object.assign(e, { srcPartition: 0, srcOffset: i + k }));
-        done.push(writer.stockEvents(fetched));
-      }
-      await writer.flush();
-      if (!(await Promise.all(done)).every(Boolean)) throw new Error('rows refused');
-    });
+    // As the consumer hands them over: fetches of 5,000, the source set on the decoded objects.
+    const writeAll = <T extends object>(records: T[], write: (fetched: (T & HistorySource)[]) => Promise<boolean>) =>
+      timed(async () => {
+        const done: Promise<boolean>[] = [];
+        for (let i = 0; i < records.length; i += 5_000) {
+          const fetched = records.slice(i, i + 5_000) as (T & HistorySource)[];
+          fetched.forEach((r, k) => Object.assign(r, { srcPartition: 0, srcOffset: i + k }));
+          done.push(write(fetched));
+        }
+        await writer.flush();
+        if (!(await Promise.all(done)).every(Boolean)) throw new Error('rows refused');
+      });
+    const stockSeconds = await writeAll(events, (fetched) => writer.stockEvents(fetched));
     progress('HistoryWriter: ATP changes');
-    const changeSeconds = await timed(async () => {
-      const done: Promise<boolean>[] = [];
-      for (let i = 0; i < changes.length; i += 5_000) {
-        const fetched = changes.slice(i, i + 5_000) as (AtpChange & HistorySource)[];
-        fetched.forEach((c, k) => Object.assign(c, { srcPartition: 0, srcOffset: i + k }));
-        done.push(writer.atpChanges(fetched));
-      }
-      await writer.flush();
-      if (!(await Promise.all(done)).every(Boolean)) throw new Error('rows refused');
-    });
+    const changeSeconds = await writeAll(changes, (fetched) => writer.atpChanges(fetched));
     await writer.close();
 
     progress('merging parts (OPTIMIZE FINAL) and measuring bytes on disk');

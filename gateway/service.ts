@@ -14,19 +14,14 @@ import { validateHoldRequest, validateReservationId } from '../engine/core/valid
 import { Inventory, type PositionWithAtp } from '../engine/inventory.js';
 import type { NetworkConfig } from '../engine/network/config.js';
 import type { InventoryStore, PositionState, Reservation, Transition } from '../engine/store/types.js';
+import type { AvailabilitySample } from '../engine/history/writer.js';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
 import { HttpProblem } from './http.js';
 import type { NetworkState } from './network-state.js';
 import type { AvailabilityBody, GeoPoint, SkusBody } from './requests.js';
 
-export interface AvailabilitySample {
-  atMs: number;
-  channel: string;
-  lines: number;
-  options: number;
-  latencyMs: number;
-  methods: string;
-}
+/** A sampled availability request, as history stores it (no personal data). */
+export type { AvailabilitySample } from '../engine/history/writer.js';
 
 /** Where the gateway's side effects go: in-process listeners (embedded) or Kafka topics. */
 export interface GatewayFeeds {

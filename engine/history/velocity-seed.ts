@@ -50,7 +50,10 @@ export const seedWindowMs = 24 * 3_600_000;
 
 /** Seeds the tracker from history and ranks it: best sellers are hot before the first event. */
 export async function seedTracker(client: ClickHouseClient, database: string, tracker: VelocityTracker, nowMs: number): Promise<{ entries: number } & TierCounts> {
-  const seed = await loadVelocitySeed(client, database, { sinceMs: nowMs - seedWindowMs, nowMs });
+  return applySeed(tracker, await loadVelocitySeed(client, database, { sinceMs: nowMs - seedWindowMs, nowMs }), nowMs);
+}
+
+function applySeed(tracker: VelocityTracker, seed: VelocityEntry[], nowMs: number): { entries: number } & TierCounts {
   tracker.seed(seed);
   return { entries: seed.length, ...tracker.retier(nowMs) };
 }
@@ -80,9 +83,7 @@ export async function seedTrackerFromHistory(target: ClickHouseTarget, tracker: 
         reject(new Error(`no answer in ${seedWaitMsMax} ms`));
       }, seedWaitMsMax);
     });
-    const seed = await Promise.race([loading, late]);
-    tracker.seed(seed);
-    const seeded = { entries: seed.length, ...tracker.retier(nowMs) };
+    const seeded = applySeed(tracker, await Promise.race([loading, late]), nowMs);
     return `velocity seeded from history (${target.url || `chDB ${target.chdbPath}`}): ${seeded.entries} entries, ${seeded.hot} hot and ${seeded.warm} warm SKUs`;
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);

@@ -172,7 +172,7 @@ export class ApplyPipeline {
 
   /** Every lane at most half its bound: a paused transport may feed again (hysteresis). */
   roomy(): boolean {
-    return tiers.every((t) => this.lanes[t].length <= this.laneEventsMax[t] / 2);
+    return tiers.every((t) => this.laneRoomy(t));
   }
 
   /** Resolves once roomy() (at once if it is). */
@@ -188,8 +188,10 @@ export class ApplyPipeline {
   }
 
   private tierOf(sku: string, nowMs: number): VelocityTier {
-    const waiting = this.waitingBySku.get(sku);
-    if (waiting) return waiting.tier;
+    return this.waitingBySku.get(sku)?.tier ?? this.velocityTier(sku, nowMs);
+  }
+
+  private velocityTier(sku: string, nowMs: number): VelocityTier {
     return this.options.velocity ? this.options.velocity.tier(sku, nowMs) : 'cold';
   }
 
@@ -198,11 +200,11 @@ export class ApplyPipeline {
     if (events.length === 0) return;
     ticket.hold(events.length);
     for (const event of events) {
-      const tier = this.tierOf(event.sku, nowMs);
-      const waiting = this.waitingBySku.get(event.sku);
+      // A SKU with events waiting keeps their lane (its events stay in order); one lookup per event.
+      let waiting = this.waitingBySku.get(event.sku);
       if (waiting) waiting.count += 1;
-      else this.waitingBySku.set(event.sku, { tier, count: 1 });
-      this.lanes[tier].push({ event, ticket, tier });
+      else this.waitingBySku.set(event.sku, (waiting = { tier: this.velocityTier(event.sku, nowMs), count: 1 }));
+      this.lanes[waiting.tier].push({ event, ticket, tier: waiting.tier });
     }
     this.updateDepth();
     this.pump();
