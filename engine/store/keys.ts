@@ -1,12 +1,13 @@
-// Every Redis key of Instock comes from here. A SKU's positions, reservation lines and hold
-// expiries share the hash tag {sku}, so one script can touch all of them atomically, also in a
-// Redis Cluster. Reservation headers are spread over `reservationShards` tags {rs<n>}; each shard
-// has its own due set in the same slot, so creating a header and indexing its expiry is atomic.
+// Every Redis key of Instock comes from here. A SKU's positions and open reservation lines share
+// the hash tag {sku}, so one script can touch all of them atomically, also in a Redis Cluster.
+// Reservation headers are spread over `reservationShards` tags {rs<n>}; each shard has its own due
+// set in the same slot, so creating a header and indexing its expiry is atomic.
+// One script builds keys itself: lua/holdBaskets.lua (standalone only) spells the same layout.
 
 /** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
 export const reservationShards = 16;
 
-function shardOf(id: string): number {
+export function shardOf(id: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % reservationShards;
@@ -15,10 +16,11 @@ function shardOf(id: string): number {
 export interface SkuKeys {
   /** Hash: location → packed position (see lua/includes/position.lua). */
   positions: string;
-  /** Hash: "<reservationId>|<location>" → "qty|state|expiresAtMs" for open reservation lines. */
+  /**
+   * Sorted set of open reservation lines: "<reservationId>|<location>|<qty>" scored by the hold's
+   * expiry in ms, -1 once confirmed (see lua/includes/expire.lua).
+   */
   lines: string;
-  /** Sorted set: "<reservationId>|<location>" scored by expiresAtMs, held lines only. */
-  expiries: string;
 }
 
 export class KeyBuilder {
@@ -28,15 +30,13 @@ export class KeyBuilder {
     const tag = `{${sku}}`;
     return {
       positions: `${this.prefix}:p:${tag}`,
-      lines: `${this.prefix}:l:${tag}`,
-      expiries: `${this.prefix}:x:${tag}`,
+      lines: `${this.prefix}:o:${tag}`,
     };
   }
 
-  /** The 3 keys of a SKU group in the order every script takes them. */
+  /** The 2 keys of a SKU group in the order every script takes them. */
   skuKeyList(sku: string): string[] {
-    const k = this.sku(sku);
-    return [k.positions, k.lines, k.expiries];
+    return [`${this.prefix}:p:{${sku}}`, `${this.prefix}:o:{${sku}}`];
   }
 
   /** Hash: eventId → "asOf:qty", the adjustments of one position since its snapshot (absent when none). */

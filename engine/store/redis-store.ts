@@ -131,7 +131,7 @@ export class RedisStore implements InventoryStore {
     if (shortfalls.length > 0) {
       // Compensation: give back what the SKUs that did fit have taken.
       const taken = skus.map((sku, g) => ({ sku, g })).filter(({ g }) => perSku[g]!.length === 0);
-      await Promise.all(taken.map(({ sku, g }) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!.map((l) => l.location)], request.nowMs)));
+      await Promise.all(taken.map(({ sku, g }) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!], request.nowMs)));
     }
     await this.scripts.finishReservation(id, shortfalls.length > 0 ? 'rejected' : 'held', shortfalls.length > 0 ? JSON.stringify(shortfalls) : '', false, retentionMs);
     return (await this.reservation(id, request.nowMs))!;
@@ -190,21 +190,20 @@ export class RedisStore implements InventoryStore {
     const header = (await this.header(id))!;
     const lines = JSON.parse(header.lines) as ReservationLine[];
     const { skus, groups } = groupBySku(lines);
-    const locations = groups.map((g) => g.map((l) => l.location));
     const lineOp = op === 'expire' ? 'release' : op;
     let missing = 0;
     if (this.clustered) {
-      const replies = await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, lineOp, [sku], [locations[g]!], nowMs)));
+      const replies = await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, lineOp, [sku], [groups[g]!], nowMs)));
       missing = replies.reduce((n, r) => n + r.missing, 0);
     } else {
-      missing = (await this.scripts.transitionLines(id, lineOp, skus, locations, nowMs)).missing;
+      missing = (await this.scripts.transitionLines(id, lineOp, skus, groups, nowMs)).missing;
     }
     const expired = op === 'expire' || header.expired === '1';
     if (op === 'confirm' && missing > 0) {
       // Some lines expired between the check and the confirm: an order on a partial hold would
       // oversell, so the whole reservation is released instead.
-      await this.scripts.transitionLines(id, 'release', skus, locations, nowMs).catch(async () => {
-        await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, 'release', [sku], [locations[g]!], nowMs)));
+      await this.scripts.transitionLines(id, 'release', skus, groups, nowMs).catch(async () => {
+        await Promise.all(skus.map((sku, g) => this.scripts.transitionLines(id, 'release', [sku], [groups[g]!], nowMs)));
       });
       await this.scripts.finishReservation(id, 'released', '', true, retentionMs);
       throw new InventoryError('invalid_transition', `cannot confirm reservation ${id}: its hold expired`);

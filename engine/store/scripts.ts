@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
-import type { KeyBuilder } from './keys.js';
+import { shardOf, type KeyBuilder } from './keys.js';
 import type { ApplyOutcome, LineRule, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
@@ -74,7 +74,7 @@ export class Scripts {
   }
 
   async readPositions(sku: string, nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[]> {
-    const reply = await this.call.readPositions(3, ...this.keys.skuKeyList(sku), nowMs);
+    const reply = await this.call.readPositions(2, ...this.keys.skuKeyList(sku), nowMs);
     const out: { location: string; onHand: number; reserved: number }[] = [];
     for (let i = 0; i < reply.length; i += 3) out.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
     return out;
@@ -82,7 +82,7 @@ export class Scripts {
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
   async readPositionsMany(skus: string[], nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[][]> {
-    const reply = await this.call.readPositionsMany(skus.length * 3, ...this.skuKeys(skus), nowMs);
+    const reply = await this.call.readPositionsMany(skus.length * 2, ...this.skuKeys(skus), nowMs);
     const out: { location: string; onHand: number; reserved: number }[][] = [];
     let i = 0;
     for (let k = 0; k < skus.length; k++) {
@@ -96,7 +96,7 @@ export class Scripts {
 
   /** Returns the shortfalls; empty means every line is held. */
   async holdLines(reservationId: string, skus: string[], lines: LineCall[][], nowMs: number, expiresAtMs: number): Promise<{ sku: string; location: string; requested: number; available: number }[]> {
-    const reply = await this.call.holdLines(skus.length * 3, ...this.skuKeys(skus), reservationId, nowMs, expiresAtMs, ...this.lineArgs(lines));
+    const reply = await this.call.holdLines(skus.length * 2, ...this.skuKeys(skus), reservationId, nowMs, expiresAtMs, ...this.lineArgs(lines));
     if (Number(reply[0]) === 1) return [];
     const shortfalls = [];
     for (let i = 1; i < reply.length; i += 4) {
@@ -105,27 +105,36 @@ export class Scripts {
     return shortfalls;
   }
 
-  /** One argument per line (lua/includes/hold.lua). */
+  /** One argument per line (lua/includes/hold.lua): the group index, then lineSpec. */
   private lineArgs(lines: LineCall[][]): string[] {
     const args: string[] = [];
-    for (let g = 0; g < lines.length; g++) {
-      for (const { location, qty, rule } of lines[g]!) {
-        args.push(`${g}|${location}|${qty}|${rule.sellable ? 1 : 0}|${rule.bufferUnits}|${rule.bufferPercent}|${rule.minThreshold}|${rule.capUnits ?? -1}`);
-      }
-    }
+    lines.forEach((group, g) => {
+      for (const line of group) args.push(`${g}|${this.lineSpec(line)}`);
+    });
     return args;
+  }
+
+  /** A line after its group name, as lua/includes/hold.lua reads it. */
+  private lineSpec({ location, qty, rule }: LineCall): string {
+    return `${location}|${qty}|${rule.sellable ? 1 : 0}|${rule.bufferUnits}|${rule.bufferPercent}|${rule.minThreshold}|${rule.capUnits ?? -1}`;
   }
 
   /** Standalone only: several whole holds, headers included, in one script (group commit). */
   async holdBaskets(baskets: BasketCall[], retentionMs: number): Promise<{ verdict: 'held' | 'rejected' | 'exists'; shortfalls: Shortfall[] }[]> {
-    const keys: string[] = [];
-    const args: (string | number)[] = [baskets.length, retentionMs];
+    // One argument for the whole batch; the script builds the keys (lua/holdBaskets.lua).
+    let text = '';
     for (const b of baskets) {
-      keys.push(this.keys.reservation(b.id), this.keys.due(b.id), ...this.skuKeys(b.skus));
-      const lineArgs = this.lineArgs(b.lines);
-      args.push(b.id, b.channel, b.linesJson, b.nowMs, b.expiresAtMs, b.skus.length, lineArgs.length, ...b.skus, ...lineArgs);
+      let count = 0;
+      let lines = '';
+      b.lines.forEach((group, g) => {
+        for (const line of group) {
+          lines += `${b.skus[g]!}|${this.lineSpec(line)}\n`;
+          count += 1;
+        }
+      });
+      text += `${b.id}|${b.channel}|${b.nowMs}|${b.expiresAtMs}|${shardOf(b.id)}|${count}|${b.linesJson}\n${lines}`;
     }
-    const reply = await this.call.holdBaskets(keys.length, ...keys, ...args);
+    const reply = await this.call.holdBaskets(0, this.keys.prefix, retentionMs, text);
     const verdicts = ['held', 'rejected', 'exists'] as const;
     let i = 0;
     return baskets.map((b) => {
@@ -134,19 +143,20 @@ export class Scripts {
       i += 2;
       const shortfalls: Shortfall[] = [];
       for (let s = 0; s < count; s++, i += 4) {
-        shortfalls.push({ sku: b.skus[Number(reply[i])]!, location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
+        shortfalls.push({ sku: String(reply[i]), location: String(reply[i + 1]), requested: Number(reply[i + 2]), available: Number(reply[i + 3]) });
       }
       return { verdict, shortfalls };
     });
   }
 
-  async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], locations: string[][], nowMs: number): Promise<{ done: number; missing: number }> {
+  /** lines[g]: the reservation's lines on skus[g], with the quantities its header holds. */
+  async transitionLines(reservationId: string, op: 'confirm' | 'fulfil' | 'release', skus: string[], lines: { location: string; qty: number }[][], nowMs: number): Promise<{ done: number; missing: number }> {
     const keys = this.skuKeys(skus);
     const args: (string | number)[] = [reservationId, op, nowMs, skus.length];
-    locations.forEach((group, g) =>
-      group.forEach((location) => {
+    lines.forEach((group, g) =>
+      group.forEach(({ location, qty }) => {
         keys.push(this.keys.adjustments(skus[g]!, location));
-        args.push(g, location);
+        args.push(g, location, qty);
       }),
     );
     const reply = await this.call.transitionLines(keys.length, ...keys, ...args);

@@ -3,41 +3,63 @@
 -- idempotency check, every line or none, and its header. Reservations run in order, so a later
 -- one sees what an earlier one took.
 --
--- ARGV[1] R (reservations)  ARGV[2] retentionMs (how long a rejected hold is remembered, so
--- that retries get the same answer)
--- then per reservation r: id, channel, lines (JSON), nowMs, expiresAtMs, G (SKU groups),
---   L (lines), G SKUs (to describe shortfalls), then one per line as in holdLines.lua
--- KEYS per reservation r, in the same order: header hash, due sorted set of its shard, then
---   3 per SKU group: positions, lines, expiries (see applyEvents.lua)
+-- KEYS: none. This script runs on a standalone server only (a basket's SKUs sit in many hash
+-- slots), so it builds its keys itself from the key prefix, exactly as engine/store/keys.ts does:
+-- declaring five keys per hold cost more to build, send and receive than the hold's own work.
+-- ARGV[1] key prefix  ARGV[2] retentionMs (how long a rejected hold is remembered, so that
+-- retries get the same answer)
+-- ARGV[3] every hold of the batch, in order, as "\n"-terminated lines: first
+--   "id|channel|nowMs|expiresAtMs|shard|L|linesJson" (shard: the reservation's shard, keys.ts;
+--   L lines; linesJson: the lines as the header stores them), then its L lines packed as in
+--   hold.lua, with the SKU itself as the group name:
+--   "sku|location|qty|sellable|bufferUnits|bufferPercent|minThreshold|capUnits"
+-- Ids, SKUs, locations and channels never contain '|' or a newline (validate.ts), and JSON text
+-- has no raw newline.
 -- Returns a flat array per reservation: verdict (1 held, 2 rejected, 3 exists: read it back),
--- S (shortfall count), then 4 per shortfall: group, location, requested, available.
+-- S (shortfall count), then 4 per shortfall: sku, location, requested, available.
 
 --!include position.lua
 --!include expire.lua
 --!include hold.lua
 
-local retentionMs = tonumber(ARGV[2])
+local prefix, retentionMs = ARGV[1], tonumber(ARGV[2])
+local skuKeys = {}
+local function keysOf(sku)
+  local keys = skuKeys[sku]
+  if not keys then
+    keys = { prefix .. ':p:{' .. sku .. '}', prefix .. ':o:{' .. sku .. '}' }
+    skuKeys[sku] = keys
+  end
+  return keys
+end
+
+local text = {}
+for line in string.gmatch(ARGV[3], '([^\n]*)\n') do text[#text + 1] = line end
+
 local out = {}
-local k, a = 1, 3
-for _ = 1, tonumber(ARGV[1]) do
-  local id, channel, lines, nowMs, expiresAtMs = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local groups, lineCount = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local skuBase, lineBase = a + 7, a + 7 + groups
-  local header, due = KEYS[k], KEYS[k + 1]
+local t = 1
+while t <= #text do
+  local id, channel, nowMs, expiresAtMs, shard, lineCount, lines = string.match(text[t], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  lineCount = tonumber(lineCount)
+  local lineSpecs = {}
+  for i = 1, lineCount do lineSpecs[i] = text[t + i] end
+  t = t + 1 + lineCount
+  local shardTag = '{rs' .. shard .. '}'
+  local header = prefix .. ':r:' .. shardTag .. ':' .. id
   if redis.call('EXISTS', header) == 1 then
     out[#out + 1] = 3
     out[#out + 1] = 0
   else
-    local shortfalls = holdLinesFrom(k + 2, groups, lineBase, lineCount, id, tonumber(nowMs), tonumber(expiresAtMs), false)
+    local shortfalls = holdLinesFrom(keysOf, lineSpecs, id, tonumber(nowMs), tonumber(expiresAtMs), false)
     if #shortfalls == 0 then
       redis.call('HSET', header, 'state', 'held', 'channel', channel, 'lines', lines, 'created', nowMs, 'exp', expiresAtMs)
-      redis.call('ZADD', due, expiresAtMs, id)
+      redis.call('ZADD', prefix .. ':due:' .. shardTag, expiresAtMs, id)
       out[#out + 1] = 1
       out[#out + 1] = 0
     else
       local described = {}
       for i = 1, #shortfalls, 4 do
-        described[#described + 1] = { sku = ARGV[skuBase + shortfalls[i]], location = shortfalls[i + 1], requested = shortfalls[i + 2], available = shortfalls[i + 3] }
+        described[#described + 1] = { sku = shortfalls[i], location = shortfalls[i + 1], requested = shortfalls[i + 2], available = shortfalls[i + 3] }
       end
       redis.call('HSET', header, 'state', 'rejected', 'channel', channel, 'lines', lines, 'created', nowMs, 'exp', expiresAtMs, 'short', cjson.encode(described))
       redis.call('PEXPIRE', header, retentionMs)
@@ -46,7 +68,5 @@ for _ = 1, tonumber(ARGV[1]) do
       for _, v in ipairs(shortfalls) do out[#out + 1] = v end
     end
   end
-  k = k + 2 + 3 * groups
-  a = lineBase + lineCount
 end
 return out

@@ -1,12 +1,17 @@
 -- Position codec and event rules, shared by every script that reads or writes positions.
 --
 -- A position is one field of the SKU's positions hash (field = location id), its value packed
--- with Redis's struct library as a format byte (POSITION_VERSION) then six little-endian signed
--- integers (32 bytes): snapQty (6 bytes) adjSum (6) reserved (6) snapAsOf (6) snapTie (5)
+-- with Redis's struct library as a format byte (POSITION_VERSION) then seven little-endian signed
+-- integers (38 bytes): snapQty (6 bytes) adjSum (6) reserved (6) due (6) snapAsOf (6) snapTie (5)
 -- adjCount (2). The format byte lets a value written by another layout (the text layout of
--- earlier versions starts with a digit) fail with a clear error instead of being misread.
+-- earlier versions starts with a digit, the 32-byte layout without `due` has format byte 1) fail
+-- with a clear error instead of being misread.
 -- Binary rather than text: struct.unpack is one C call where matching "a:b:c:d:e:f" and six
--- tonumber calls cost more than the HGET itself, and 32 bytes is smaller than the text.
+-- tonumber calls cost more than the HGET itself, and 38 bytes is smaller than the text.
+-- due is 0 when no held line sits at the position, else a time in ms no later than the expiry of
+-- any line held there (a lower bound: confirming or releasing a line does not raise it). A script
+-- looks the SKU's expiries up only when a position it touches has 0 < due <= now: most positions
+-- have no hold due, and the lookup cost more than the rest of a hold.
 -- Ranges: quantities are at most 1e9 per event (engine/core/validate.ts), far inside 6 bytes
 -- (+-1.4e14) even summed; asOf in ms fits 6 bytes until the year 6429; tie is a 32-bit hash or -1.
 -- onHand = snapQty + adjSum. snapAsOf/snapTie order snapshots: a snapshot replaces the current one
@@ -16,10 +21,11 @@
 -- adjustment applied after the snapshot: HSETNX on it is what makes deltas idempotent, in O(1).
 -- adjCount lets a snapshot skip the adjustments key when there is none.
 
-local POSITION_VERSION = 1
-local POSITION_FORMAT = '<Bi6i6i6i6i5i2'
--- The format byte and the first three fields alone (readPositions reads only on-hand and reserved).
-local POSITION_HEAD = '<Bi6i6i6'
+local POSITION_VERSION = 2
+local POSITION_FORMAT = '<Bi6i6i6i6i6i5i2'
+local POSITION_SIZE = 38
+-- The format byte and the first four fields alone (readPositions reads on-hand, reserved, due).
+local POSITION_HEAD = '<Bi6i6i6i6'
 
 local function positionFormatError(posKey, loc)
   error('position ' .. posKey .. ' ' .. loc .. ' was not written by this version of Instock (format byte is not ' .. POSITION_VERSION .. '): reload its stock into an empty Redis')
@@ -27,18 +33,29 @@ end
 
 local ADJUSTMENTS_MAX = 64
 
-local function readPosition(posKey, loc)
-  local v = redis.call('HGET', posKey, loc)
-  if not v then return { snap = 0, adj = 0, res = 0, asOf = -1, tie = -1, cnt = 0 } end
-  if #v ~= 32 then positionFormatError(posKey, loc) end
-  local version, a, b, c, d, e, f = struct.unpack(POSITION_FORMAT, v)
+-- The position packed in v (a value of the positions hash; nil: an empty position).
+local function decodePosition(posKey, loc, v)
+  if not v then return { snap = 0, adj = 0, res = 0, due = 0, asOf = -1, tie = -1, cnt = 0 } end
+  if #v ~= POSITION_SIZE then positionFormatError(posKey, loc) end
+  local version, a, b, c, d, e, f, g = struct.unpack(POSITION_FORMAT, v)
   if version ~= POSITION_VERSION then positionFormatError(posKey, loc) end
-  return { snap = a, adj = b, res = c, asOf = d, tie = e, cnt = f }
+  return { snap = a, adj = b, res = c, due = d, asOf = e, tie = f, cnt = g }
+end
+
+local function readPosition(posKey, loc)
+  return decodePosition(posKey, loc, redis.call('HGET', posKey, loc))
 end
 
 local function writePosition(posKey, loc, p)
   if p.res < 0 then error('INVARIANT reserved < 0 at ' .. posKey .. ' ' .. loc) end
-  redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, p.asOf, p.tie, p.cnt))
+  -- Nothing reserved: no line is held here, so no expiry can be due.
+  if p.res == 0 then p.due = 0 end
+  redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, p.due, p.asOf, p.tie, p.cnt))
+end
+
+-- Whether a held line at the position may be due at nowMs (see `due` above).
+local function mayBeDue(due, nowMs)
+  return due > 0 and due <= nowMs
 end
 
 -- Every adjustment of the position as {eventId, asOf, qty}, sorted by (asOf, eventId).
