@@ -137,7 +137,7 @@ export class Scripts {
     const reply = await this.call.holdBaskets(0, this.keys.prefix, retentionMs, text);
     const verdicts = ['held', 'rejected', 'exists'] as const;
     let i = 0;
-    return baskets.map((b) => {
+    return baskets.map(() => {
       const verdict = verdicts[Number(reply[i]) - 1]!;
       const count = Number(reply[i + 1]);
       i += 2;
