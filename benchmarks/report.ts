@@ -49,3 +49,32 @@ export async function rate(count: number, concurrency: number, maxMs: number, op
   const seconds = (performance.now() - t0) / 1000;
   return { opsPerSec: next / seconds, done: next };
 }
+
+export interface SideBySide {
+  /** Median ops/s of the measured code and of its floor over the rounds. */
+  value: number;
+  floor: number;
+  /** Median of the per-round ratios value/floor. */
+  ratio: number;
+  rounds: { floor: number; value: number; ratio: number }[];
+}
+
+/**
+ * Measures `floor` and `measured` in alternating rounds (floor, measured, floor, measured, ...)
+ * and reports medians. A shared machine's speed drifts over seconds: a floor taken once, before
+ * or after, can land in a fast or a slow spell and move the ratio by 10 points; adjacent rounds
+ * see the same spell, and the median drops the round that did not.
+ */
+export async function sideBySide(rounds: number, floor: (round: number) => Promise<number>, measured: (round: number) => Promise<number>): Promise<SideBySide> {
+  const results: SideBySide['rounds'] = [];
+  for (let r = 0; r < rounds; r++) {
+    const f = await floor(r);
+    const v = await measured(r);
+    results.push({ floor: f, value: v, ratio: v / f });
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  return { value: median(results.map((r) => r.value)), floor: median(results.map((r) => r.floor)), ratio: median(results.map((r) => r.ratio)), rounds: results };
+}

@@ -9,7 +9,7 @@ import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
 import { Scripts, type BasketCall, type LineCall } from './scripts.js';
-import type { ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
 /** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
@@ -18,10 +18,16 @@ const leaseMs = 5_000;
 const retentionMs = 7 * 86_400_000;
 /** Events per script call on a standalone server: bounds the time one script blocks Redis. */
 const applyBatchMax = 1_000;
-/** Holds per group-commit script call: bounds how long one script blocks Redis. */
-const holdBatchMax = 16;
+/**
+ * Group commit: at most this many holds, and this many lines, per script call (bounds how long one
+ * script blocks Redis). 32 single-line holds per call measured 46-56 % of the EVALSHA floor, 16 per
+ * call 46 % (`npm run bench -- store`); 64 leaves one call in flight at a time and was slower.
+ */
+const holdBatchMax = 32;
+const holdBatchLinesMax = 96;
 const notSellable = { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 const expireBatchMax = 500;
+const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
 
 interface Header {
   state: string;
@@ -44,6 +50,7 @@ export class RedisStore implements InventoryStore {
   private readonly keys: KeyBuilder;
   readonly keyPrefix: string;
   private pendingHolds: { call: BasketCall; lines: ReservationLine[]; resolve: (r: Reservation) => void; reject: (e: unknown) => void }[] = [];
+  private pendingHoldLines = 0;
   private holdFlushScheduled = false;
 
   constructor(
@@ -67,24 +74,23 @@ export class RedisStore implements InventoryStore {
   async applyEvents(events: StockEvent[], nowMs = Date.now()): Promise<ApplyResult[]> {
     events.forEach(assertValidEvent);
     const results: ApplyResult[] = new Array(events.length);
-    const indexed = events.map((event, i) => ({ event, i, sku: event.sku }));
-    // Cluster: one script per SKU, all issued at once (ioredis pipelines them per node).
-    // Standalone: one script per chunk of events, over all their SKUs.
-    const chunks: (typeof indexed)[] = [];
-    if (this.clustered) chunks.push(...groupBySku(indexed).groups);
-    else for (let i = 0; i < indexed.length; i += applyBatchMax) chunks.push(indexed.slice(i, i + applyBatchMax));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        const { skus, groups } = groupBySku(chunk);
-        const ordered = groups.flat();
-        const groupOf = groups.flatMap((group, g) => group.map(() => g));
-        const replies = await this.scripts.applyEvents(skus, ordered.map((x) => x.event), groupOf, nowMs);
-        ordered.forEach((x, k) => {
-          const reply = replies[k]!;
-          results[x.i] = { outcome: reply.outcome, position: { sku: x.event.sku, location: x.event.location, onHand: reply.onHand, reserved: reply.reserved } };
-        });
-      }),
-    );
+    const run = async (indices: number[] | undefined, start: number, chunk: StockEvent[], routeSku?: string) => {
+      const reply = await this.scripts.applyEvents(chunk, nowMs, routeSku);
+      for (let k = 0; k < chunk.length; k++) {
+        const event = chunk[k]!;
+        results[indices ? indices[k]! : start + k] = { outcome: outcomes[reply[3 * k]! - 1]!, position: { sku: event.sku, location: event.location, onHand: reply[3 * k + 1]!, reserved: reply[3 * k + 2]! } };
+      }
+    };
+    if (this.clustered) {
+      // One script per SKU, all issued at once (ioredis pipelines them per node).
+      const { skus, groups } = groupBySku(events.map((event, i) => ({ event, i, sku: event.sku })));
+      await Promise.all(skus.map((sku, g) => run(groups[g]!.map((x) => x.i), 0, groups[g]!.map((x) => x.event), sku)));
+    } else {
+      // One script per chunk of events, over all their SKUs, in order.
+      const calls: Promise<void>[] = [];
+      for (let start = 0; start < events.length; start += applyBatchMax) calls.push(run(undefined, start, events.slice(start, start + applyBatchMax)));
+      await Promise.all(calls);
+    }
     return results;
   }
 
@@ -139,12 +145,14 @@ export class RedisStore implements InventoryStore {
 
   /**
    * Standalone: holds issued in the same event-loop turn go to Redis together, in one script call
-   * (group commit, up to holdBatchMax). Each stays atomic and all-or-nothing on its own.
+   * (group commit, up to holdBatchMax holds and holdBatchLinesMax lines). Each stays atomic and
+   * all-or-nothing on its own.
    */
   private enqueueHold(call: BasketCall, lines: ReservationLine[]): Promise<Reservation> {
     return new Promise((resolve, reject) => {
       this.pendingHolds.push({ call, lines, resolve, reject });
-      if (this.pendingHolds.length >= holdBatchMax) this.flushHolds();
+      this.pendingHoldLines += lines.length;
+      if (this.pendingHolds.length >= holdBatchMax || this.pendingHoldLines >= holdBatchLinesMax) this.flushHolds();
       else if (!this.holdFlushScheduled) {
         this.holdFlushScheduled = true;
         setImmediate(() => this.flushHolds());
@@ -154,8 +162,11 @@ export class RedisStore implements InventoryStore {
 
   private flushHolds(): void {
     this.holdFlushScheduled = false;
+    this.pendingHoldLines = 0;
     while (this.pendingHolds.length > 0) {
-      const batch = this.pendingHolds.splice(0, holdBatchMax);
+      let size = 0;
+      for (let lines = 0; size < this.pendingHolds.length && size < holdBatchMax && lines < holdBatchLinesMax; size++) lines += this.pendingHolds[size]!.lines.length;
+      const batch = this.pendingHolds.splice(0, size);
       this.scripts.holdBaskets(batch.map((b) => b.call), retentionMs).then(
         (results) => {
           results.forEach((result, i) => {

@@ -7,7 +7,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
-import type { ApplyOutcome, LineRule, Shortfall, StockEvent } from './types.js';
+import type { LineRule, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -21,8 +21,6 @@ type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
 type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
-
-const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
 
 export interface LineCall {
   location: string;
@@ -59,18 +57,18 @@ export class Scripts {
     return skus.flatMap((sku) => this.keys.skuKeyList(sku));
   }
 
-  /** events[i] belongs to skus[groupOf[i]]. */
-  async applyEvents(skus: string[], events: StockEvent[], groupOf: number[], nowMs: number): Promise<{ outcome: ApplyOutcome; onHand: number; reserved: number }[]> {
-    const keys = this.skuKeys(skus);
+  /**
+   * Applies events in order; returns 3 numbers per event: outcome (1 applied, 2 duplicate,
+   * 3 stale), onHand, reserved. In a Cluster every event must be on routeSku.
+   */
+  async applyEvents(events: StockEvent[], nowMs: number, routeSku?: string): Promise<number[]> {
     let lines = '';
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      keys.push(this.keys.adjustments(e.sku, e.location));
+    for (const e of events) {
       const snapshot = e.type === 'snapshot';
-      lines += `${groupOf[i]!}|${snapshot ? 's' : 'd'}|${e.qty}|${e.asOf}|${snapshot ? snapshotTie(e.eventId) : 0}|${e.location}|${e.eventId}\n`;
+      lines += `${e.sku}|${snapshot ? 's' : 'd'}|${e.qty}|${e.asOf}|${snapshot ? snapshotTie(e.eventId) : 0}|${e.location}|${e.eventId}\n`;
     }
-    const reply = await this.call.applyEvents(keys.length, ...keys, skus.length, nowMs, lines);
-    return events.map((_, i) => ({ outcome: outcomes[Number(reply[3 * i]) - 1]!, onHand: Number(reply[3 * i + 1]), reserved: Number(reply[3 * i + 2]) }));
+    const reply = routeSku === undefined ? await this.call.applyEvents(0, this.keys.prefix, nowMs, events.length, lines) : await this.call.applyEvents(1, this.keys.sku(routeSku).positions, this.keys.prefix, nowMs, events.length, lines);
+    return reply as number[];
   }
 
   async readPositions(sku: string, nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[]> {
