@@ -39,7 +39,7 @@ export class KeyBuilder {
     return [`${this.prefix}:p:{${sku}}`, `${this.prefix}:o:{${sku}}`];
   }
 
-  /** Hash: eventId → "asOf:qty", the adjustments of one position since its snapshot (absent when none). */
+  /** Hash: eventId → asOf and qty (packed, lua/includes/position.lua), the adjustments of one position since its snapshot (absent when none). */
   adjustments(sku: string, location: string): string {
     return `${this.prefix}:a:{${sku}}:${location}`;
   }

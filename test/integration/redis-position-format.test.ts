@@ -1,5 +1,6 @@
-// A position value not written by this layout (the text layout of earlier versions, or anything
-// else) fails every script that reads it with an error that says so, instead of being misread.
+// A position or adjustment value not written by this layout (the text layouts of earlier versions,
+// or anything else) fails every script that reads it with an error that says so, instead of being
+// misread.
 
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -28,6 +29,22 @@ describe.skipIf(!redisUp)('Redis position layout', () => {
       await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);
       const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
       await expect(store.hold({ reservationId: 'r1', channel: 'web', lines: [{ sku: 'SKU-1', location: 'dc', qty: 1, rule }], holdTtlMs: 60_000, nowMs: Date.now() })).rejects.toThrow(refused);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses an adjustment in another layout (the "asOf:qty" text of earlier versions) with a clear error', async () => {
+    const keyPrefix = `fmt${randomUUID().slice(0, 8)}`;
+    const store = RedisStore.connect({ url: redisUrl }, { keyPrefix });
+    try {
+      await store.applyEvents([
+        { type: 'snapshot', eventId: 's1', sku: 'SKU-1', location: 'dc', qty: 10, asOf: 1 },
+        { type: 'delta', eventId: 'd1', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 },
+      ]);
+      await raw.hset(new KeyBuilder(keyPrefix).adjustments('SKU-1', 'dc'), 'd1', '2:-1');
+      // A newer snapshot reads the adjustments to keep those after it.
+      await expect(store.applyEvents([{ type: 'snapshot', eventId: 's2', sku: 'SKU-1', location: 'dc', qty: 7, asOf: 3 }])).rejects.toThrow(/adjustment .* was not written by this version of Instock: reload its stock/);
     } finally {
       await store.close();
     }

@@ -17,8 +17,11 @@
 -- onHand = snapQty + adjSum. snapAsOf/snapTie order snapshots: a snapshot replaces the current one
 -- when (asOf, tie) is greater; tie is a 32-bit hash of the eventId computed by the caller (-1 for
 -- "no snapshot yet" and for a base folded from adjustments at the bound).
--- The position's adjustments key (a hash eventId -> "asOf:qty", absent when empty) holds every
--- adjustment applied after the snapshot: HSETNX on it is what makes deltas idempotent, in O(1).
+-- The position's adjustments key (a hash eventId -> asOf and qty packed as two little-endian
+-- 6-byte integers, ADJUSTMENT_FORMAT; absent when empty) holds every adjustment applied after the
+-- snapshot: HSETNX on it is what makes deltas idempotent. Binary for the same reason as positions:
+-- a fold reads 129 of them, and matching "asOf:qty" text made the fold twice as dear (250 against
+-- 130 us per fold measured in Redis).
 -- adjCount lets a snapshot skip the adjustments key when there is none.
 
 local POSITION_VERSION = 2
@@ -32,6 +35,16 @@ local function positionFormatError(posKey, loc)
 end
 
 local ADJUSTMENTS_MAX = 64
+local ADJUSTMENT_FORMAT = '<i6i6'
+local ADJUSTMENT_SIZE = 12
+
+-- asOf and qty of an adjustment value.
+local function decodeAdjustment(adjKey, eventId, v)
+  if #v ~= ADJUSTMENT_SIZE then
+    error('adjustment ' .. adjKey .. ' ' .. eventId .. ' was not written by this version of Instock: reload its stock into an empty Redis')
+  end
+  return struct.unpack(ADJUSTMENT_FORMAT, v)
+end
 
 -- The position packed in v (a value of the positions hash; nil: an empty position).
 local function decodePosition(posKey, loc, v)
@@ -63,8 +76,8 @@ local function readAdjustments(adjKey)
   local all = redis.call('HGETALL', adjKey)
   local list = {}
   for i = 1, #all, 2 do
-    local a, q = string.match(all[i + 1], '^(-?%d+):(-?%d+)$')
-    list[#list + 1] = { all[i], tonumber(a), tonumber(q) }
+    local a, q = decodeAdjustment(adjKey, all[i], all[i + 1])
+    list[#list + 1] = { all[i], a, q }
   end
   table.sort(list, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
   return list
@@ -81,8 +94,8 @@ local function applySnapshot(adjKey, p, qty, asOf, tie)
     local all = redis.call('HGETALL', adjKey)
     local drop = {}
     for i = 1, #all, 2 do
-      local a, q = string.match(all[i + 1], '^(-?%d+):(-?%d+)$')
-      if tonumber(a) > asOf then sum = sum + tonumber(q); cnt = cnt + 1 else drop[#drop + 1] = all[i] end
+      local a, q = decodeAdjustment(adjKey, all[i], all[i + 1])
+      if a > asOf then sum = sum + q; cnt = cnt + 1 else drop[#drop + 1] = all[i] end
     end
     if cnt == 0 then redis.call('DEL', adjKey) elseif #drop > 0 then redis.call('HDEL', adjKey, unpack(drop)) end
   end
@@ -93,7 +106,7 @@ end
 -- An adjustment (delta, or a fulfilled sale) at source time asOf.
 local function applyAdjustment(adjKey, p, eventId, qty, asOf)
   if asOf <= p.asOf then return 3 end
-  if redis.call('HSETNX', adjKey, eventId, asOf .. ':' .. qty) == 0 then return 2 end
+  if redis.call('HSETNX', adjKey, eventId, struct.pack(ADJUSTMENT_FORMAT, asOf, qty)) == 0 then return 2 end
   p.adj, p.cnt = p.adj + qty, p.cnt + 1
   -- Past twice the bound, fold the oldest down to the bound into the base, as if a snapshot had
   -- been taken at their time (amortised: one fold per ADJUSTMENTS_MAX deltas). Residual risk,
