@@ -28,15 +28,10 @@ import { projectPath } from '../config/paths.js';
 import { eventAt, hotSkus, locations, sku, skus, warmSkus } from './ingest-producer.js';
 import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
-import { printTable, progress, writeResults, type Row } from './report.js';
+import { percentile, printTable, progress, writeResults, type Row } from './report.js';
 
 const port = 16_391;
 const partitions = 6;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
 
 async function produceAll(kafka: KafkaClient, topic: string, count: number, run: string, maxMs: number): Promise<void> {
   const producer = kafka.producer({ 'linger.ms': 10, 'batch.num.messages': 10_000 } as never);

@@ -13,6 +13,7 @@
 // connections and compile the client's code (a cold start measured here cost up to 160 ms).
 
 import { Agent, request } from 'node:http';
+import { percentile } from './report.js';
 
 export interface PacedResult {
   requestsPerSec: number;
@@ -71,7 +72,7 @@ export async function pacedLoad(options: { port: number; path: string; headers: 
   agent.destroy();
   const unanswered = total - answered - errors;
   const sorted = latencies.subarray(0, recorded).sort();
-  const at = (q: number) => (recorded === 0 ? Number.NaN : Math.round(sorted[Math.min(recorded - 1, Math.ceil(q * recorded) - 1)]! * 100) / 100);
+  const at = (p: number) => Math.round(percentile(sorted, p) * 100) / 100;
   return {
     requestsPerSec: answered / elapsedSec,
     latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },

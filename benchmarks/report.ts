@@ -37,6 +37,12 @@ export function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+/** The value at rank p (0..1) of ascending values; NaN when there are none. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
 /** Runs `op` with `concurrency` in flight until `count` ops or `maxMs` elapse; returns ops/s. */
 export async function rate(count: number, concurrency: number, maxMs: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerSec: number; done: number }> {
   let next = 0;

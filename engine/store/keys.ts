@@ -2,7 +2,8 @@
 // the hash tag {sku}, so one script can touch all of them atomically, also in a Redis Cluster.
 // Reservation headers are spread over `reservationShards` tags {rs<n>}; each shard has its own due
 // set in the same slot, so creating a header and indexing its expiry is atomic.
-// One script builds keys itself: lua/holdBaskets.lua (standalone only) spells the same layout.
+// Two scripts build keys themselves from the prefix (applyEvents.lua, holdBaskets.lua): their names
+// come from lua/includes/keys.lua, which spells this same layout.
 
 /** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
 export const reservationShards = 16;

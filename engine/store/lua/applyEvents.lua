@@ -3,7 +3,7 @@
 --
 -- KEYS: in a Redis Cluster, the positions key of the call's one SKU (it routes the call to its
 -- slot); none on a standalone server. The script builds every key from the prefix and the event's
--- SKU, exactly as engine/store/keys.ts does: a SKU's keys all carry its hash tag {sku}, so in a
+-- SKU (includes/keys.lua, the layout of engine/store/keys.ts): a SKU's keys all carry its hash tag {sku}, so in a
 -- Cluster they sit in the declared key's slot. Declaring two keys per SKU and one per event cost
 -- more to build, send and receive than the events' own work.
 -- ARGV[1] key prefix  ARGV[2] nowMs (for releasing expired holds first)  ARGV[3] E (event count)
@@ -16,6 +16,7 @@
 --   adjustments hash (position.lua).
 -- Returns a flat array, 3 per event: outcome (1 applied, 2 duplicate, 3 stale), onHand, reserved.
 
+--!include keys.lua
 --!include position.lua
 --!include expire.lua
 
@@ -24,16 +25,12 @@ local prefix, nowMs = ARGV[1], tonumber(ARGV[2])
 -- where a hold may be due (position.lua: `due`). Most positions have none, and this spares them a
 -- lookup of the lines key.
 local nextDue = {}
-local skuKeys = {}
+local skuKeys = skuKeyNames(prefix)
 
 local out, e = {}, 0
 for sku, kind, qty, asOf, tie, loc, eventId in string.gmatch(ARGV[4], '([^|\n]+)|(%a)|(-?%d+)|(-?%d+)|(-?%d+)|([^|\n]+)|([^\n]+)\n') do
   e = e + 1
-  local keys = skuKeys[sku]
-  if not keys then
-    keys = { prefix .. ':p:{' .. sku .. '}', prefix .. ':o:{' .. sku .. '}', prefix .. ':a:{' .. sku .. '}:' }
-    skuKeys[sku] = keys
-  end
+  local keys = skuKeys(sku)
   local posKey, adjKey = keys[1], keys[3] .. loc
   local p = readPositionReleasing(sku, posKey, keys[2], loc, nowMs, nextDue)
   local outcome

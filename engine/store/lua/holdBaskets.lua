@@ -4,8 +4,9 @@
 -- one sees what an earlier one took.
 --
 -- KEYS: none. This script runs on a standalone server only (a basket's SKUs sit in many hash
--- slots), so it builds its keys itself from the key prefix, exactly as engine/store/keys.ts does:
--- declaring five keys per hold cost more to build, send and receive than the hold's own work.
+-- slots), so it builds its keys itself from the key prefix (includes/keys.lua, the layout of
+-- engine/store/keys.ts): declaring five keys per hold cost more to build, send and receive than
+-- the hold's own work.
 -- ARGV[1] key prefix  ARGV[2] retentionMs (how long a rejected hold is remembered, so that
 -- retries get the same answer)
 -- ARGV[3] every hold of the batch, in order, as "\n"-terminated lines: first
@@ -18,20 +19,13 @@
 -- Returns a flat array per reservation: verdict (1 held, 2 rejected, 3 exists: read it back),
 -- S (shortfall count), then 4 per shortfall: sku, location, requested, available.
 
+--!include keys.lua
 --!include position.lua
 --!include expire.lua
 --!include hold.lua
 
 local prefix, retentionMs = ARGV[1], tonumber(ARGV[2])
-local skuKeys = {}
-local function keysOf(sku)
-  local keys = skuKeys[sku]
-  if not keys then
-    keys = { prefix .. ':p:{' .. sku .. '}', prefix .. ':o:{' .. sku .. '}' }
-    skuKeys[sku] = keys
-  end
-  return keys
-end
+local keysOf = skuKeyNames(prefix)
 
 local text = {}
 for line in string.gmatch(ARGV[3], '([^\n]*)\n') do text[#text + 1] = line end
@@ -44,8 +38,7 @@ while t <= #text do
   local lineSpecs = {}
   for i = 1, lineCount do lineSpecs[i] = text[t + i] end
   t = t + 1 + lineCount
-  local shardTag = '{rs' .. shard .. '}'
-  local header = prefix .. ':r:' .. shardTag .. ':' .. id
+  local header, due = reservationKeyNames(prefix, shard, id)
   if redis.call('EXISTS', header) == 1 then
     out[#out + 1] = 3
     out[#out + 1] = 0
@@ -53,7 +46,7 @@ while t <= #text do
     local shortfalls = holdLinesFrom(keysOf, lineSpecs, id, tonumber(nowMs), tonumber(expiresAtMs), false)
     if #shortfalls == 0 then
       redis.call('HSET', header, 'state', 'held', 'channel', channel, 'lines', lines, 'created', nowMs, 'exp', expiresAtMs)
-      redis.call('ZADD', prefix .. ':due:' .. shardTag, expiresAtMs, id)
+      redis.call('ZADD', due, expiresAtMs, id)
       out[#out + 1] = 1
       out[#out + 1] = 0
     else

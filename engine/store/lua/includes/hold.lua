@@ -5,7 +5,7 @@
 --   "group|location|qty|sellable|bufferUnits|bufferPercent|minThreshold|capUnits" (group: a name
 --   for the line's SKU, sellable 1|0, capUnits -1: none; one string rather than eight: fewer to
 --   send and to parse).
--- keysOf(group): the SKU's 2 keys {positions, lines} (see applyEvents.lua).
+-- keysOf(group): the SKU's keys, positions then lines (see applyEvents.lua); more may follow.
 -- checkExisting: count lines already held by this reservation as held (retries take nothing
 -- twice); holdBaskets skips it because a missing header proves no line of that id exists.
 -- Returns a flat list of shortfalls, 4 per line that does not fit (group name, location,
