@@ -40,7 +40,7 @@ import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { Piscina } from 'piscina';
 import type { Registry } from 'prom-client';
 import { projectPath } from '../../config/paths.js';
-import type { Consumer, KafkaClient, Producer } from '../../connectors/kafka.js';
+import { BatchProducer, type Consumer, type KafkaClient, type Producer } from '../../connectors/kafka.js';
 import type { StockEvent } from '../core/types.js';
 import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
@@ -153,7 +153,10 @@ export class StreamEngine {
   readonly commits: { partition: number; offset: bigint }[] = [];
   private consumer: Consumer | undefined;
   private reservationsConsumer: Consumer | undefined;
+  /** DLQ sends (few, with headers). */
   private producer: Producer | undefined;
+  /** The change feed: one message per change, one delivery tally per applied chunk. */
+  private changes: BatchProducer | undefined;
   private decoder: Piscina<DecodeTask, Decoded[]> | undefined;
   private readonly partitions = new Map<number, PartitionState>();
   private readonly commitsDue = new Map<number, bigint>();
@@ -172,7 +175,7 @@ export class StreamEngine {
       ...(options.laneEventsMax ? { laneEventsMax: options.laneEventsMax } : {}),
       retry: true,
       publish: async (changes) => {
-        await this.producer!.send({ topic: options.topics.changes, messages: changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })) });
+        await this.changes!.send(options.topics.changes, changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })));
       },
       log: (m) => options.log?.(m),
     });
@@ -191,6 +194,7 @@ export class StreamEngine {
     }
     this.producer = kafka.producer({ kafkaJS: { acks: -1, idempotent: true }, 'linger.ms': 5 } as never);
     await this.producer.connect();
+    this.changes = await BatchProducer.connect(kafka);
     if (this.options.velocity) {
       this.timers.push(startVelocityRetier(this.options.velocity, this.metrics));
       if (topics.reservations) await this.startReservations(topics.reservations, this.options.velocity);
@@ -460,6 +464,7 @@ export class StreamEngine {
     await this.consumer?.disconnect();
     await this.reservationsConsumer?.disconnect();
     await this.producer?.disconnect();
+    await this.changes?.disconnect();
     await this.decoder?.destroy();
     this.options.log?.(`engine stopped: ${JSON.stringify(this.counters)}`);
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureTopics, instockTopics, kafkaClient, type Consumer } from '../../connectors/kafka.js';
+import { BatchProducer, ensureTopics, instockTopics, kafkaClient, type Consumer } from '../../connectors/kafka.js';
 import { config, kafkaBrokers, requireService } from '../support/services.js';
 
 const available = await requireService('kafka');
@@ -62,5 +62,64 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
       const order = received.filter((r) => r.key === `sku-${k}`).map((r) => r.i);
       expect(order).toEqual([...order].sort((a, b) => a - b));
     }
+  });
+
+  it('BatchProducer delivers every message of a send before it resolves, on the partition the KafkaJS producer picks for the key', async () => {
+    const topic = `instock.smoke.batch.${randomUUID()}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic, partitions: 6, replication: 1 }]);
+    await admin.disconnect();
+
+    // The same 50 keys through both producers: a change feed's key must land where a Java or
+    // KafkaJS client would put it (murmur2), or per-SKU order across producers breaks.
+    const keys = Array.from({ length: 50 }, (_, i) => `B-${String(i * 7919).padStart(6, '0')}`);
+    const compat = kafka.producer({ 'linger.ms': 5 } as never);
+    await compat.connect();
+    await compat.send({ topic, messages: keys.map((key) => ({ key, value: 'compat' })) });
+    await compat.disconnect();
+    const batch = await BatchProducer.connect(kafka);
+    const sent = Array.from({ length: 5_000 }, (_, i) => ({ key: keys[i % keys.length]!, value: Buffer.from(String(i)) }));
+    await batch.send(topic, sent.slice(0, 2_500));
+    await batch.send(topic, sent.slice(2_500));
+    await batch.disconnect();
+
+    // Resolved means acknowledged: the topic's end offsets already count every message.
+    const admin2 = kafka.admin();
+    await admin2.connect();
+    const offsets = await admin2.fetchTopicOffsets(topic);
+    await admin2.disconnect();
+    expect(offsets.reduce((n, o) => n + Number(o.high), 0)).toBe(keys.length + sent.length);
+
+    const consumer = kafka.consumer({ kafkaJS: { groupId: `smoke-${randomUUID()}`, fromBeginning: true } });
+    consumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic] });
+    const partitionOf = new Map<string, Set<number>>();
+    const order = new Map<string, number[]>();
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`received ${received}/${keys.length + sent.length} within 30 s`)), 30_000);
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const key = message.key!.toString();
+          const partitions = partitionOf.get(key) ?? new Set();
+          partitionOf.set(key, partitions.add(partition));
+          const value = message.value!.toString();
+          if (value !== 'compat') order.set(key, [...(order.get(key) ?? []), Number(value)]);
+          if (++received === keys.length + sent.length) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    for (const key of keys) {
+      expect(partitionOf.get(key)?.size, `key ${key} on one partition`).toBe(1);
+      const seq = order.get(key)!;
+      expect(seq).toHaveLength(sent.length / keys.length);
+      expect(seq).toEqual([...seq].sort((a, b) => a - b));
+    }
+    expect(new Set([...partitionOf.values()].map((p) => [...p][0])).size).toBeGreaterThan(1);
   });
 });
