@@ -36,6 +36,8 @@ const idPattern = /^[A-Za-z0-9._:\-/]+$/;
 // Control characters would corrupt logs and line-based tools downstream.
 // eslint-disable-next-line no-control-regex
 const controlPattern = /[\u0000-\u001f\u007f]/;
+/** A UTF-16 surrogate without its pair (u flag: a pair is one code point). It has no UTF-8 form: stored, it would become U+FFFD and two ids could collide. */
+const loneSurrogatePattern = /\p{Cs}/u;
 
 export type StockEventRejection =
   | 'missing_field'
@@ -87,6 +89,7 @@ function checkEventString(record: Record<string, unknown>, field: string, length
   if (value.length > lengthMax) return reject('field_too_long', `field "${field}" is ${value.length} characters long: at most ${lengthMax} are accepted`);
   if (pattern === 'id' && !idPattern.test(value)) return reject('bad_characters', `field "${field}" is ${shown(value)}: expected only A-Z a-z 0-9 . _ : - /`);
   if (pattern === 'text' && controlPattern.test(value)) return reject('bad_characters', `field "${field}" contains control characters: remove them`);
+  if (pattern === 'text' && loneSurrogatePattern.test(value)) return reject('bad_characters', `field "${field}" contains a lone UTF-16 surrogate (\\u${value.charCodeAt(value.search(loneSurrogatePattern)).toString(16)}), which is not valid Unicode: send well-formed UTF-8`);
   return value;
 }
 

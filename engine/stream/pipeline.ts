@@ -21,6 +21,7 @@ import type { Location, StockEvent } from '../core/types.js';
 import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
 import type { ApplyOutcome, InventoryStore } from '../store/types.js';
+import { CompactLane, type LaneItem } from './compact-lane.js';
 import type { EngineMetrics } from './metrics.js';
 import type { AtpChange } from './wire.js';
 
@@ -32,10 +33,12 @@ export const applyChunkMax = 1_000;
 const applyConcurrency = 2;
 /**
  * Events waiting per lane at most. At the bound the Kafka engine pauses the partitions feeding it
- * and the in-process stream makes submit() wait. Cold is the largest: it is what piles up under
- * overload, and ~200 bytes per waiting event keeps 100k under ~20 MB.
+ * (the cold lane sheds instead, engine.ts) and the in-process stream makes submit() wait. Cold is
+ * the largest: it is what piles up in a backlog or an overload, and it is packed (compact-lane.ts,
+ * ~50 bytes per event), so a million waiting cold events take ~60 MB, where hot and warm events
+ * are objects of ~230 bytes.
  */
-export const laneEventsMaxDefault: Readonly<Record<VelocityTier, number>> = Object.freeze({ hot: 20_000, warm: 50_000, cold: 100_000 });
+export const laneEventsMaxDefault: Readonly<Record<VelocityTier, number>> = Object.freeze({ hot: 20_000, warm: 50_000, cold: 1_000_000 });
 /** Applied chunks whose changes are still being published, at most: bounds memory and keeps the feed close behind the store. */
 const publishesMax = 8;
 /** After a failed store call, retry after this long, doubling up to the max (Redis restarts). */
@@ -73,13 +76,9 @@ export class Ticket {
   }
 }
 
-interface Item {
-  event: StockEvent;
-  ticket: Ticket;
-  tier: VelocityTier;
-}
+type Item = LaneItem;
 
-/** A FIFO with O(1) push/shift that compacts its array now and then. */
+/** A FIFO with O(1) push/shift that compacts its array now and then (hot and warm: short-lived items). */
 class Lane {
   private items: Item[] = [];
   private head = 0;
@@ -128,7 +127,7 @@ export interface PipelineOptions {
 }
 
 export class ApplyPipeline {
-  private readonly lanes: Record<VelocityTier, Lane> = { hot: new Lane(), warm: new Lane(), cold: new Lane() };
+  private readonly lanes: Record<VelocityTier, Lane | CompactLane> = { hot: new Lane(), warm: new Lane(), cold: new CompactLane('cold') };
   readonly laneEventsMax: Readonly<Record<VelocityTier, number>>;
   /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
   private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();

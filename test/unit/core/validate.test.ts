@@ -29,6 +29,7 @@ describe('stock event validation', () => {
     ['a sku over 64 characters', { ...good, sku: 'S'.repeat(65) }, 'field_too_long', /"sku" is 65 characters long: at most 64/],
     ['a sku with a space', { ...good, sku: 'SKU 1' }, 'bad_characters', /expected only A-Z a-z 0-9/],
     ['an eventId with a newline', { ...good, eventId: 'a\nb' }, 'bad_characters', /control characters/],
+    ['an eventId with a lone surrogate', { ...good, eventId: 'a\ud800b' }, 'bad_characters', /lone UTF-16 surrogate \(\\ud800\)/],
     ['no qty', { ...good, qty: undefined }, 'missing_field', /"qty" is missing/],
     ['a string qty', { ...good, qty: '3' }, 'wrong_type', /"qty" is "3": expected an integer/],
     ['a fractional qty', { ...good, qty: 1.5 }, 'non_integer_qty', /1.5: expected a whole number/],
