@@ -28,6 +28,7 @@ const holdBatchLinesMax = 96;
 const notSellable = { sellable: false, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 const expireBatchMax = 500;
 const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
+const byLocation = (a: PositionState, b: PositionState): number => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0);
 
 interface Header {
   state: string;
@@ -96,16 +97,14 @@ export class RedisStore implements InventoryStore {
 
   async positions(sku: string, nowMs: number): Promise<PositionState[]> {
     checkId('sku', sku);
-    const rows = await this.scripts.readPositions(sku, nowMs);
-    return rows.map((r) => ({ sku, ...r })).sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
+    return (await this.scripts.readPositions(sku, nowMs)).sort(byLocation);
   }
 
   async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
     for (const sku of skus) checkId('sku', sku);
     // A cluster spreads SKUs over slots: one call per SKU, all in flight at once.
     if (this.clustered || skus.length === 1) return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
-    const lists = await this.scripts.readPositionsMany(skus, nowMs);
-    return lists.map((rows, i) => rows.map((r) => ({ sku: skus[i]!, ...r })).sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0)));
+    return (await this.scripts.readPositionsMany(skus, nowMs)).map((rows) => rows.sort(byLocation));
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

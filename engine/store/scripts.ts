@@ -21,6 +21,45 @@ type ScriptName = (typeof scriptNames)[number];
 
 type Reply = (string | number)[];
 type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
+/** The same script with its reply as Buffers (ioredis defines `<name>Buffer` beside each command). */
+type BufferCaller = (numKeys: number, ...args: (string | number)[]) => Promise<Buffer | Buffer[]>;
+
+/** The position layout of lua/includes/position.lua: format byte, then snapQty, adjSum, reserved (6 bytes each, little-endian), ... */
+const positionSize = 38;
+const positionVersion = 2;
+const separator = 0x7c; // '|'
+
+export interface PositionRow {
+  sku: string;
+  location: string;
+  onHand: number;
+  reserved: number;
+}
+
+function positionFormatError(posKey: string, location: string): Error {
+  return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
+}
+
+/**
+ * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
+ * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
+ * another size or format byte fails with the error the scripts give.
+ */
+export function decodePackedPositions(sku: string, posKey: string, packed: Buffer): PositionRow[] {
+  const rows: PositionRow[] = [];
+  let at = 0;
+  while (at < packed.length) {
+    const bar = packed.indexOf(separator, at);
+    // Location ids are ASCII (engine/core/validate.ts).
+    const location = packed.toString('latin1', at, bar < 0 ? Math.min(packed.length, at + 64) : bar);
+    const v = bar + 1;
+    const end = v + positionSize;
+    if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey, location);
+    rows.push({ sku, location, onHand: packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 6), reserved: packed.readIntLE(v + 13, 6) });
+    at = end + 1;
+  }
+  return rows;
+}
 
 export interface LineCall {
   location: string;
@@ -40,6 +79,7 @@ export interface BasketCall {
 
 export class Scripts {
   private readonly call: Record<ScriptName, Caller>;
+  private readonly callBuffer: Record<ScriptName, BufferCaller>;
 
   constructor(
     redis: Redis | Cluster,
@@ -51,6 +91,8 @@ export class Scripts {
     }
     const bound = redis as unknown as Record<string, Caller>;
     this.call = Object.fromEntries(scriptNames.map((n) => [n, bound[`instock_${n}`]!.bind(redis)])) as Record<ScriptName, Caller>;
+    const boundBuffer = redis as unknown as Record<string, BufferCaller>;
+    this.callBuffer = Object.fromEntries(scriptNames.map((n) => [n, boundBuffer[`instock_${n}Buffer`]!.bind(redis)])) as Record<ScriptName, BufferCaller>;
   }
 
   private skuKeys(skus: string[]): string[] {
@@ -71,25 +113,18 @@ export class Scripts {
     return reply as number[];
   }
 
-  async readPositions(sku: string, nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[]> {
-    const reply = await this.call.readPositions(2, ...this.keys.skuKeyList(sku), nowMs);
-    const out: { location: string; onHand: number; reserved: number }[] = [];
-    for (let i = 0; i < reply.length; i += 3) out.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
-    return out;
+  /** The SKU's positions, in the hash's order. */
+  async readPositions(sku: string, nowMs: number): Promise<PositionRow[]> {
+    const keys = this.keys.skuKeyList(sku);
+    const reply = (await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer;
+    return decodePackedPositions(sku, keys[0]!, reply);
   }
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
-  async readPositionsMany(skus: string[], nowMs: number): Promise<{ location: string; onHand: number; reserved: number }[][]> {
-    const reply = await this.call.readPositionsMany(skus.length * 2, ...this.skuKeys(skus), nowMs);
-    const out: { location: string; onHand: number; reserved: number }[][] = [];
-    let i = 0;
-    for (let k = 0; k < skus.length; k++) {
-      const n = Number(reply[i++]);
-      const list: { location: string; onHand: number; reserved: number }[] = [];
-      for (let j = 0; j < n; j++, i += 3) list.push({ location: String(reply[i]), onHand: Number(reply[i + 1]), reserved: Number(reply[i + 2]) });
-      out.push(list);
-    }
-    return out;
+  async readPositionsMany(skus: string[], nowMs: number): Promise<PositionRow[][]> {
+    const keys = this.skuKeys(skus);
+    const reply = (await this.callBuffer.readPositionsMany(skus.length * 2, ...keys, nowMs)) as Buffer[];
+    return reply.map((packed, k) => decodePackedPositions(skus[k]!, keys[2 * k]!, packed));
   }
 
   /** Returns the shortfalls; empty means every line is held. */

@@ -2,11 +2,9 @@
 --
 -- KEYS[1] positions hash  KEYS[2] open reservation lines (expire.lua)
 -- ARGV[1] nowMs
--- Returns a flat array, 3 per location: location, onHand, reserved.
+-- Returns the SKU's positions packed as one string (expire.lua: readAllPacked).
 
 --!include position.lua
 --!include expire.lua
 
-local out = {}
-readAllReleasing(KEYS[1], KEYS[2], tonumber(ARGV[1]), out)
-return out
+return readAllPacked(KEYS[1], KEYS[2], tonumber(ARGV[1]))

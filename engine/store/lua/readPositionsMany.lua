@@ -4,8 +4,7 @@
 --
 -- KEYS[2i-1] positions hash  KEYS[2i] open reservation lines (expire.lua), for SKU i
 -- ARGV[1] nowMs
--- Returns a flat array: for each SKU in order, n (its position count) then n triples
--- location, onHand, reserved.
+-- Returns one string per SKU, in order: its positions packed (expire.lua: readAllPacked).
 
 --!include position.lua
 --!include expire.lua
@@ -13,8 +12,6 @@
 local nowMs = tonumber(ARGV[1])
 local out = {}
 for k = 1, #KEYS, 2 do
-  local at = #out + 1
-  out[at] = 0
-  out[at] = readAllReleasing(KEYS[k], KEYS[k + 1], nowMs, out)
+  out[#out + 1] = readAllPacked(KEYS[k], KEYS[k + 1], nowMs)
 end
 return out

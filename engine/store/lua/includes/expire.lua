@@ -53,37 +53,16 @@ local function readPositionReleasing(group, posKey, linesKey, loc, nowMs, nextDu
   return p
 end
 
--- Appends every position of a SKU to out as (location, onHand, reserved) triples, after releasing
--- its due lines when one may be due; positions whose `due` had come are rewritten with the next
--- one, so that the following reads skip the lookup. Returns the number of positions.
-local function readAllReleasing(posKey, linesKey, nowMs, out)
-  local all = redis.call('HGETALL', posKey)
-  local start = #out
-  for i = 1, #all, 2 do
-    local v = all[i + 1]
-    if #v ~= POSITION_SIZE then positionFormatError(posKey, all[i]) end
-    local version, snap, adj, res, due = struct.unpack(POSITION_HEAD, v)
-    if version ~= POSITION_VERSION then positionFormatError(posKey, all[i]) end
-    if mayBeDue(due, nowMs) then
-      -- Rare: release, then start again from the released state.
-      for j = #out, start + 1, -1 do out[j] = nil end
-      local nextDue = expireDueLines(posKey, linesKey, nowMs)
-      all = redis.call('HGETALL', posKey)
-      for j = 1, #all, 2 do
-        local p = decodePosition(posKey, all[j], all[j + 1])
-        if mayBeDue(p.due, nowMs) then
-          p.due = nextDue
-          writePosition(posKey, all[j], p)
-        end
-        out[#out + 1] = all[j]
-        out[#out + 1] = p.snap + p.adj
-        out[#out + 1] = p.res
-      end
-      return #all / 2
-    end
-    out[#out + 1] = all[i]
-    out[#out + 1] = snap + adj
-    out[#out + 1] = res
-  end
-  return #all / 2
+-- Every position of a SKU as one string, after releasing the SKU's due lines when one is due:
+-- its positions hash's fields and values joined with '|' ("loc|<38 bytes>|loc|<38 bytes>...";
+-- locations never contain '|', and a value is always POSITION_SIZE bytes, so the client reads
+-- each value by length whatever bytes it holds). The client decodes the values (scripts.ts:
+-- decodePackedPositions) and checks their format byte. Unpacking them here cost ~1 us per
+-- position and three reply items each: 530 us of Redis time for a 12-line basket over 42
+-- locations, and 430 us of client time parsing 1,512 reply items.
+-- One ZRANGEBYSCORE tells whether a held line is due: positions whose `due` has come but hold
+-- nothing due are left as they are (the next write sets their `due`, position.lua).
+local function readAllPacked(posKey, linesKey, nowMs)
+  if #redis.call('ZRANGEBYSCORE', linesKey, 0, nowMs, 'LIMIT', 0, 1) > 0 then expireDueLines(posKey, linesKey, nowMs) end
+  return table.concat(redis.call('HGETALL', posKey), '|')
 end

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { decodePackedPositions } from '../../engine/store/scripts.js';
+
+/** A position value as position.lua packs it ('<Bi6i6i6i6i6i5i2', 38 bytes). */
+function position(snap: number, adj: number, reserved: number, version = 2): Buffer {
+  const v = Buffer.alloc(38);
+  v[0] = version;
+  v.writeIntLE(snap, 1, 6);
+  v.writeIntLE(adj, 7, 6);
+  v.writeIntLE(reserved, 13, 6);
+  v.writeIntLE(0x7c7c7c, 19, 6); // due: bytes equal to the separator must not matter
+  v.writeIntLE(1_790_000_000_000, 25, 6);
+  v.writeIntLE(-1, 31, 5);
+  v.writeIntLE(3, 36, 2);
+  return v;
+}
+
+/** HGETALL joined with '|', as readAllPacked (lua/includes/expire.lua) returns it. */
+const packed = (...fields: (string | Buffer)[]) => Buffer.concat(fields.flatMap((f, i) => (i === 0 ? [Buffer.from(f)] : [Buffer.from('|'), Buffer.from(f)])));
+
+describe('packed positions from Redis', () => {
+  it('decodes every position by length, whatever bytes its value holds', () => {
+    const bytes = packed('DC-1', position(100, -7, 12), 'ST-02', position(0x7c7c, 0x7c, 0x7c), 'a:b/c', position(2 ** 40, -(2 ** 40) + 5, 0));
+    expect(decodePackedPositions('SKU-1', 'p:{SKU-1}', bytes)).toEqual([
+      { sku: 'SKU-1', location: 'DC-1', onHand: 93, reserved: 12 },
+      { sku: 'SKU-1', location: 'ST-02', onHand: 0x7c7c + 0x7c, reserved: 0x7c },
+      { sku: 'SKU-1', location: 'a:b/c', onHand: 5, reserved: 0 },
+    ]);
+    expect(decodePackedPositions('SKU-1', 'p:{SKU-1}', Buffer.alloc(0))).toEqual([]);
+  });
+
+  it.each([
+    ['a text value of an earlier layout', packed('dc', '10:0:0:1:12345:0')],
+    ['another format byte', packed('dc', position(1, 0, 0, 1))],
+    ['a value one byte short', packed('dc', position(1, 0, 0).subarray(0, 37))],
+    ['a value one byte long, then another position', packed('dc', Buffer.concat([position(1, 0, 0), Buffer.from('x')]), 'st', position(1, 0, 0))],
+    ['a field without a value', Buffer.from('dc')],
+  ])('refuses %s with the error the scripts give', (_, bytes) => {
+    expect(() => decodePackedPositions('SKU-1', 'p:{SKU-1}', bytes)).toThrow(/position p:\{SKU-1\} \S+ was not written by this version of Instock .*reload its stock/);
+  });
+});
