@@ -18,6 +18,7 @@ import type { AvailabilitySample } from '../engine/history/writer.js';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
 import { HttpProblem } from './http.js';
 import type { NetworkState } from './network-state.js';
+import { nextTurn } from './turns.js';
 import type { AvailabilityBody, GeoPoint, SkusBody } from './requests.js';
 
 /** A sampled availability request, as history stores it (no personal data). */
@@ -84,6 +85,8 @@ export class GatewayService {
     }
     const skus = body.lines.map((l) => l.sku);
     const positions = await this.store.positionsMany(skus, nowMs);
+    // Redis replies arrive in bursts: one loop turn per answer keeps reads of new requests flowing (turns.ts).
+    if (this.store.kind !== 'memory') await nextTurn();
     positions.forEach((list, i) => {
       if (list.length === 0) throw new HttpProblem(422, 'Unprocessable Content', `lines[${i}].sku ${JSON.stringify(body.lines[i]!.sku)} is unknown: no location has reported stock for it`, { code: 'unknown_sku' });
     });

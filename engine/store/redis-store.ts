@@ -29,6 +29,11 @@ const notSellable = { sellable: false, bufferUnits: 0, bufferPercent: 0, minThre
 const expireBatchMax = 500;
 const outcomes: ApplyOutcome[] = ['applied', 'duplicate', 'stale'];
 const byLocation = (a: PositionState, b: PositionState): number => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0);
+/** Sorted by location. A hash keeps insertion order, most often sorted already: checked first, in one pass. */
+function sortedByLocation(rows: PositionState[]): PositionState[] {
+  for (let i = 1; i < rows.length; i++) if (rows[i - 1]!.location > rows[i]!.location) return rows.sort(byLocation);
+  return rows;
+}
 
 interface Header {
   state: string;
@@ -97,14 +102,14 @@ export class RedisStore implements InventoryStore {
 
   async positions(sku: string, nowMs: number): Promise<PositionState[]> {
     checkId('sku', sku);
-    return (await this.scripts.readPositions(sku, nowMs)).sort(byLocation);
+    return sortedByLocation(await this.scripts.readPositions(sku, nowMs));
   }
 
   async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
     for (const sku of skus) checkId('sku', sku);
     // A cluster spreads SKUs over slots: one call per SKU, all in flight at once.
     if (this.clustered || skus.length === 1) return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
-    return (await this.scripts.readPositionsMany(skus, nowMs)).map((rows) => rows.sort(byLocation));
+    return (await this.scripts.readPositionsMany(skus, nowMs)).map(sortedByLocation);
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

@@ -122,9 +122,9 @@ export class Scripts {
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
   async readPositionsMany(skus: string[], nowMs: number): Promise<PositionRow[][]> {
-    const keys = this.skuKeys(skus);
-    const reply = (await this.callBuffer.readPositionsMany(skus.length * 2, ...keys, nowMs)) as Buffer[];
-    return reply.map((packed, k) => decodePackedPositions(skus[k]!, keys[2 * k]!, packed));
+    const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${skus.join('\n')}\n`)) as Buffer[];
+    if (reply.length !== skus.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${skus.length} asked`);
+    return reply.map((packed, k) => decodePackedPositions(skus[k]!, this.keys.sku(skus[k]!).positions, packed));
   }
 
   /** Returns the shortfalls; empty means every line is held. */

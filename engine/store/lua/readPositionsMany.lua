@@ -2,16 +2,20 @@
 -- keys sit in different hash slots), each SKU's expired holds released first. A basket's
 -- availability reads all its SKUs in one round trip.
 --
--- KEYS[2i-1] positions hash  KEYS[2i] open reservation lines (expire.lua), for SKU i
--- ARGV[1] nowMs
+-- No KEYS: the script builds each SKU's key names from the prefix (includes/keys.lua), as
+-- applyEvents does; declaring two keys per SKU cost the client more to send than the read itself.
+-- ARGV[1] key prefix  ARGV[2] nowMs  ARGV[3] the SKUs, each followed by "\n"
 -- Returns one string per SKU, in order: its positions packed (expire.lua: readAllPacked).
 
+--!include keys.lua
 --!include position.lua
 --!include expire.lua
 
-local nowMs = tonumber(ARGV[1])
+local nowMs = tonumber(ARGV[2])
+local skuKeys = skuKeyNames(ARGV[1])
 local out = {}
-for k = 1, #KEYS, 2 do
-  out[#out + 1] = readAllPacked(KEYS[k], KEYS[k + 1], nowMs)
+for sku in string.gmatch(ARGV[3], '([^\n]+)\n') do
+  local keys = skuKeys(sku)
+  out[#out + 1] = readAllPacked(keys[1], keys[2], nowMs)
 end
 return out
