@@ -1,6 +1,6 @@
 -- Key names built inside a script, for the standalone-path scripts that take a key prefix instead
--- of declared KEYS (applyEvents, holdBaskets). The same layout as engine/store/keys.ts: a change
--- there is a change here.
+-- of declared KEYS (applyEvents, holdBaskets, readPositionsMany). The same layout as
+-- engine/store/keys.ts: a change there is a change here.
 
 -- Returns skuKeys(sku) -> { positions, lines, adjustments prefix (append the location) }, each
 -- SKU's names built once per script call.

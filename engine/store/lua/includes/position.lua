@@ -10,8 +10,10 @@
 -- tonumber calls cost more than the HGET itself, and 38 bytes is smaller than the text.
 -- due is 0 when no held line sits at the position, else a time in ms no later than the expiry of
 -- any line held there (a lower bound: confirming or releasing a line does not raise it). A script
--- looks the SKU's expiries up only when a position it touches has 0 < due <= now: most positions
--- have no hold due, and the lookup cost more than the rest of a hold.
+-- that writes looks the SKU's expiries up only when a position it touches has 0 < due <= now: most
+-- positions have no hold due, and the lookup cost more than the rest of a hold. Reads, which touch
+-- every position of a SKU, ask the expiries once instead (expire.lua: readAllPacked), and the
+-- client decodes the values (engine/store/scripts.ts mirrors this layout).
 -- Ranges: quantities are at most 1e9 per event (engine/core/validate.ts), far inside 6 bytes
 -- (+-1.4e14) even summed; asOf in ms fits 6 bytes until the year 6429; tie is a 32-bit hash or -1.
 -- onHand = snapQty + adjSum. snapAsOf/snapTie order snapshots: a snapshot replaces the current one
@@ -27,8 +29,6 @@
 local POSITION_VERSION = 2
 local POSITION_FORMAT = '<Bi6i6i6i6i6i5i2'
 local POSITION_SIZE = 38
--- The format byte and the first four fields alone (readPositions reads on-hand, reserved, due).
-local POSITION_HEAD = '<Bi6i6i6i6'
 
 local function positionFormatError(posKey, loc)
   error('position ' .. posKey .. ' ' .. loc .. ' was not written by this version of Instock (format byte is not ' .. POSITION_VERSION .. '): reload its stock into an empty Redis')
