@@ -159,6 +159,7 @@ async function engine(config: Config): Promise<number> {
     network: () => network,
     // Seeded from history, then from inventory.reservations as they come.
     velocity,
+    laneEventsMax: { cold: config.engineColdLaneMax },
     log: (message) => process.stdout.write(`${message}\n`),
   });
   const { startMetricsServer } = await import('../engine/stream/metrics.js');
