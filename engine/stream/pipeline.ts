@@ -127,7 +127,7 @@ export interface PipelineOptions {
 }
 
 export class ApplyPipeline {
-  private readonly lanes: Record<VelocityTier, Lane | CompactLane> = { hot: new Lane(), warm: new Lane(), cold: new CompactLane('cold') };
+  private readonly lanes: { hot: Lane; warm: Lane; cold: CompactLane } = { hot: new Lane(), warm: new Lane(), cold: new CompactLane('cold') };
   readonly laneEventsMax: Readonly<Record<VelocityTier, number>>;
   /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
   private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();
@@ -230,6 +230,7 @@ export class ApplyPipeline {
 
   private updateDepth(): void {
     for (const tier of tiers) this.options.metrics.queueDepth.set({ tier }, this.lanes[tier].length);
+    this.options.metrics.coldLaneBytes.set(this.lanes.cold.bytes);
   }
 
   private take(): Item[] {
