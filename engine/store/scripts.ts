@@ -7,7 +7,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
-import type { LineRule, Shortfall, StockEvent } from './types.js';
+import type { LineRule, PositionState, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -29,13 +29,6 @@ const positionSize = 38;
 const positionVersion = 2;
 const separator = 0x7c; // '|'
 
-export interface PositionRow {
-  sku: string;
-  location: string;
-  onHand: number;
-  reserved: number;
-}
-
 function positionFormatError(posKey: string, location: string): Error {
   return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
 }
@@ -43,10 +36,10 @@ function positionFormatError(posKey: string, location: string): Error {
 /**
  * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
  * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
- * another size or format byte fails with the error the scripts give.
+ * another size or format byte fails with the error the scripts give (posKey names the hash in it).
  */
-export function decodePackedPositions(sku: string, posKey: string, packed: Buffer): PositionRow[] {
-  const rows: PositionRow[] = [];
+export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer): PositionState[] {
+  const rows: PositionState[] = [];
   let at = 0;
   while (at < packed.length) {
     const bar = packed.indexOf(separator, at);
@@ -54,7 +47,7 @@ export function decodePackedPositions(sku: string, posKey: string, packed: Buffe
     const location = packed.toString('latin1', at, bar < 0 ? Math.min(packed.length, at + 64) : bar);
     const v = bar + 1;
     const end = v + positionSize;
-    if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey, location);
+    if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
     rows.push({ sku, location, onHand: packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 6), reserved: packed.readIntLE(v + 13, 6) });
     at = end + 1;
   }
@@ -114,17 +107,17 @@ export class Scripts {
   }
 
   /** The SKU's positions, in the hash's order. */
-  async readPositions(sku: string, nowMs: number): Promise<PositionRow[]> {
+  async readPositions(sku: string, nowMs: number): Promise<PositionState[]> {
     const keys = this.keys.skuKeyList(sku);
     const reply = (await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer;
-    return decodePackedPositions(sku, keys[0]!, reply);
+    return decodePackedPositions(sku, () => keys[0]!, reply);
   }
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
-  async readPositionsMany(skus: string[], nowMs: number): Promise<PositionRow[][]> {
+  async readPositionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
     const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${skus.join('\n')}\n`)) as Buffer[];
     if (reply.length !== skus.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${skus.length} asked`);
-    return reply.map((packed, k) => decodePackedPositions(skus[k]!, this.keys.sku(skus[k]!).positions, packed));
+    return reply.map((packed, k) => decodePackedPositions(skus[k]!, () => this.keys.sku(skus[k]!).positions, packed));
   }
 
   /** Returns the shortfalls; empty means every line is held. */

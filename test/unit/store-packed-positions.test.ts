@@ -21,12 +21,12 @@ const packed = (...fields: (string | Buffer)[]) => Buffer.concat(fields.flatMap(
 describe('packed positions from Redis', () => {
   it('decodes every position by length, whatever bytes its value holds', () => {
     const bytes = packed('DC-1', position(100, -7, 12), 'ST-02', position(0x7c7c, 0x7c, 0x7c), 'a:b/c', position(2 ** 40, -(2 ** 40) + 5, 0));
-    expect(decodePackedPositions('SKU-1', 'p:{SKU-1}', bytes)).toEqual([
+    expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toEqual([
       { sku: 'SKU-1', location: 'DC-1', onHand: 93, reserved: 12 },
       { sku: 'SKU-1', location: 'ST-02', onHand: 0x7c7c + 0x7c, reserved: 0x7c },
       { sku: 'SKU-1', location: 'a:b/c', onHand: 5, reserved: 0 },
     ]);
-    expect(decodePackedPositions('SKU-1', 'p:{SKU-1}', Buffer.alloc(0))).toEqual([]);
+    expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', Buffer.alloc(0))).toEqual([]);
   });
 
   it.each([
@@ -36,6 +36,6 @@ describe('packed positions from Redis', () => {
     ['a value one byte long, then another position', packed('dc', Buffer.concat([position(1, 0, 0), Buffer.from('x')]), 'st', position(1, 0, 0))],
     ['a field without a value', Buffer.from('dc')],
   ])('refuses %s with the error the scripts give', (_, bytes) => {
-    expect(() => decodePackedPositions('SKU-1', 'p:{SKU-1}', bytes)).toThrow(/position p:\{SKU-1\} \S+ was not written by this version of Instock .*reload its stock/);
+    expect(() => decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toThrow(/position p:\{SKU-1\} \S+ was not written by this version of Instock .*reload its stock/);
   });
 });
