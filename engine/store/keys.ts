@@ -2,8 +2,9 @@
 // the hash tag {sku}, so one script can touch all of them atomically, also in a Redis Cluster.
 // Reservation headers are spread over `reservationShards` tags {rs<n>}; each shard has its own due
 // set in the same slot, so creating a header and indexing its expiry is atomic.
-// Two scripts build keys themselves from the prefix (applyEvents.lua, holdBaskets.lua): their names
-// come from lua/includes/keys.lua, which spells this same layout.
+// Three standalone-path scripts build keys themselves from the prefix (applyEvents.lua,
+// holdBaskets.lua, readPositionsMany.lua): their names come from lua/includes/keys.lua, which
+// spells this same layout.
 
 /** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
 export const reservationShards = 16;
