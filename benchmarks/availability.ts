@@ -17,8 +17,9 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { projectPath } from '../config/paths.js';
 import { sampleSku } from '../engine/network/sample.js';
-import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
+import { CpuMeter, cpuRows, type CpuUsage } from './cpu.js';
 import { pacedLoad } from './paced-load.js';
 import { printTable, progress, writeResults, type Row } from './report.js';
 
@@ -83,6 +84,7 @@ async function stopServer(server: Server): Promise<void> {
 
 interface Load {
   requestsPerSec: number;
+  requests: number;
   latencyMs: { p50: number; p99: number; max: number };
   non2xx: number;
   errors: number;
@@ -98,6 +100,7 @@ async function load(port: number, bodies: string[], options: { connections: numb
   });
   return {
     requestsPerSec: result.requests.average,
+    requests: result.requests.total,
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
     non2xx: result.non2xx,
     errors: result.errors,
@@ -148,16 +151,26 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     servers.push(fixed);
 
     progress(`floor: fixed-response endpoint, ${connections} connections, ${durationSec} s`);
+    // CPU by process per closed-loop phase: the load generator is this process (autocannon).
+    const loadGenerator = { name: 'load generator (autocannon)', pid: process.pid };
+    const floorCpu = new CpuMeter([loadGenerator, { name: 'fixed-response server', pid: fixed.child.pid }]);
     const floor = await load(fixed.port, bodies, { connections, durationSec });
+    const cpu: Record<string, CpuUsage> = { floor: floorCpu.stop() };
     results.floor = floor;
     rows.push({ metric: 'fixed-response uWS endpoint (floor)', value: floor.requestsPerSec, unit: 'req/s' });
+    const cpuTable: Row[] = cpuRows('floor:', cpu.floor!, floor.requests, 'request');
 
     for (const [name, server] of [
       ['embedded (in-memory)', memory],
       ['Redis', redis],
     ] as const) {
       progress(`${name}: max throughput, ${connections} connections, ${durationSec} s`);
+      const gateway = { name: 'gateway process (all threads)', pid: server.child.pid };
+      const gatewayMain = { name: 'gateway main thread', pid: server.child.pid, tid: server.child.pid };
+      const maxCpu = new CpuMeter([loadGenerator, gateway, gatewayMain, ...(server === redis ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])]);
       const max = await load(server.port, bodies, { connections, durationSec });
+      cpu[name] = maxCpu.stop();
+      cpuTable.push(...cpuRows(`${name} at max:`, cpu[name]!, max.requests, 'request'));
       const rate70 = max.requestsPerSec * 0.7;
       progress(`${name}: ${Math.round(rate70)} req/s (70 % of max) for ${durationSec} s`);
       const at70 = await pacedLoad({ port: server.port, path: '/v1/availability', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, bodies, rate: rate70, durationSec, connections });
@@ -171,8 +184,9 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       if (max.non2xx > 0 || at70.non2xx > 0 || max.errors > 0 || at70.errors > 0) progress(`${name}: ${max.non2xx + at70.non2xx} non-2xx answers, ${max.errors + at70.errors} errors`);
     }
 
+    rows.push(...cpuTable);
     printTable(`availability benchmark${args.quick ? ' (--quick)' : ''}: 12-line baskets, delivery + pickup, sample network (${bytes}-byte answers), ${connections} connections`, rows);
-    const file = writeResults('availability', { quick: args.quick, connections, durationSec, responseBytes: bytes, rows, results });
+    const file = writeResults('availability', { quick: args.quick, connections, durationSec, responseBytes: bytes, rows, results, cpu });
     progress(`results written to ${file}`);
     return rows;
   } finally {

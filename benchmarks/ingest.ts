@@ -26,8 +26,9 @@ import { encodeStockEvent } from '../engine/stream/codec.js';
 import { StreamEngine } from '../engine/stream/engine.js';
 import { projectPath } from '../config/paths.js';
 import { eventAt, hotSkus, locations, sku, skus, warmSkus } from './ingest-producer.js';
-import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
+import { CpuMeter, cpuRows, type MeteredProcess } from './cpu.js';
 import { percentile, printTable, progress, writeResults, type Row } from './report.js';
 
 const port = 16_391;
@@ -106,16 +107,16 @@ function measuringStore(inner: InventoryStore, velocity: VelocityTracker) {
  * Produces at `perSec` for `seconds` (asOf = send time) from a child process, so the load
  * generator does not share the engine's event loop; returns the events produced.
  */
-async function produceAtRate(brokers: string[], topic: string, perSec: number, seconds: number, run: string, from: number): Promise<number> {
+async function produceAtRate(brokers: string[], topic: string, perSec: number, seconds: number, run: string, from: number): Promise<{ produced: number; cpuSeconds: number }> {
   const child = spawn(process.execPath, [projectPath('dist', 'benchmarks', 'ingest-producer.js'), JSON.stringify({ brokers, topic, perSec, seconds, run, from })], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`ingest producer exited with ${code}`);
-  return (JSON.parse(out) as { produced: number }).produced;
+  return JSON.parse(out) as { produced: number; cpuSeconds: number };
 }
 
-export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[] }): Promise<Row[]> {
+export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
   const quick = args.quick;
   const count = quick ? 100_000 : 600_000;
   const halfLoadSeconds = quick ? 5 : 20;
@@ -146,16 +147,25 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     progress(`producing ${count.toLocaleString()} events to ${topics.stock}`);
     await produceAll(kafka, topics.stock, count, run, 120_000);
 
+    // CPU by process per phase: this process (the floor's consumer, then the engine), redis-server, the broker.
+    const brokers = args.brokerProcesses ?? [{ name: 'Kafka broker', pid: undefined }];
+    const engineProcess = { name: 'engine process (all threads)', pid: process.pid };
+    const engineMain = { name: 'engine main thread', pid: process.pid, tid: process.pid };
+    const redisProcess = { name: 'redis-server', pid: runningPid(paths, 'bench-ingest-redis') };
     progress('(a) floor: raw consume rate of the topic');
+    const floorCpu = new CpuMeter([{ name: 'consumer process', pid: process.pid }, { name: 'consumer main thread', pid: process.pid, tid: process.pid }, ...brokers]);
     const floorPerSec = await consumeFloor(kafka, topics.stock, count, 120_000);
+    const floorUsage = floorCpu.stop();
 
     progress('(b) engine: Kafka → applied in Redis');
     const redis = RedisStore.connect({ url }, { keyPrefix: `bi${run}` });
     const m = measuringStore(redis, velocity);
     const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1 });
+    const sustainedCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
     await engine.start();
     const deadline = Date.now() + 180_000;
     while (m.state.applied < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const sustainedUsage = sustainedCpu.stop();
     const sustainedPerSec = m.state.applied / ((m.state.lastMs - m.state.firstMs) / 1000);
     await engine.stop();
 
@@ -167,20 +177,28 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const halfRate = Math.floor(sustainedPerSec / 2);
     progress(`(c) half load: ${halfRate.toLocaleString()} events/s for ${halfLoadSeconds} s`);
     m2.state.recording = true;
-    let produced = await produceAtRate(args.kafkaBrokers, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
+    const halfCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
+    const halfLoad = await produceAtRate(args.kafkaBrokers, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
+    let produced = halfLoad.produced;
     await waitForApplied(m2.state, produced, 30_000);
+    const halfUsage = halfCpu.stop();
+    halfUsage.seconds['load generator'] = halfLoad.cpuSeconds;
     const half = m2.summary();
     m2.reset();
     const overRate = Math.floor(sustainedPerSec * 1.5);
     progress(`(d) overload: ${overRate.toLocaleString()} events/s for ${overloadSeconds} s`);
     const appliedBefore = m2.state.applied;
-    const overProduced = await produceAtRate(args.kafkaBrokers, live.stock, overRate, overloadSeconds, run, 20_000_000);
+    const overCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
+    const overLoad = await produceAtRate(args.kafkaBrokers, live.stock, overRate, overloadSeconds, run, 20_000_000);
+    const overProduced = overLoad.produced;
     const backlogAtEnd = Math.max(0, appliedBefore + overProduced - m2.state.applied);
     const tDrain = Date.now();
     produced += overProduced;
     await waitForApplied(m2.state, appliedBefore + overProduced, drainMaxMs);
     const drainMs = Date.now() - tDrain;
     const drained = m2.state.applied >= appliedBefore + overProduced;
+    const overUsage = overCpu.stop();
+    overUsage.seconds['load generator'] = overLoad.cpuSeconds;
     // Every event produced during the overload, including those applied while draining: a hot
     // event stuck behind a paused partition counts with its full wait.
     const over = m2.summary();
@@ -202,8 +220,10 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     rows.push({ metric: '(d) backlog when the overload stopped', value: backlogAtEnd, unit: 'events' });
     rows.push({ metric: '(d) backlog drained in', value: drainMs, unit: 'ms', target: 'drains', pass: drained });
     rows.push({ metric: '(d) partition pauses at the lane bound', value: pauses, unit: 'pauses' });
+    rows.push(...cpuRows('(a)', floorUsage, count, 'event'), ...cpuRows('(b)', sustainedUsage, count, 'event'), ...cpuRows('(c)', halfUsage, halfLoad.produced, 'event'), ...cpuRows('(d) overload + drain', overUsage, overProduced, 'event'));
     printTable(`ingest benchmark${quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, redis-server on ${port}`, rows);
-    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, produced, half, over });
+    const cpu = { floor: floorUsage, sustained: sustainedUsage, half: halfUsage, overload: overUsage };
+    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, produced, half, over, cpu });
     process.stdout.write(`results: ${file}\n`);
     return rows;
   } finally {

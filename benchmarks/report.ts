@@ -15,7 +15,7 @@ export interface Row {
 }
 
 export function printTable(title: string, rows: Row[]): void {
-  const fmt = (n: number | undefined) => (n === undefined ? '' : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+  const fmt = (n: number | undefined) => (n === undefined ? '' : Number.isNaN(n) ? 'n/a' : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
   const lines = [['metric', 'value', 'unit', 'floor (same run)', 'ratio', 'target', 'ok'], ...rows.map((r) => [r.metric, fmt(r.value), r.unit, fmt(r.floor), r.ratio === undefined ? '' : `${(r.ratio * 100).toFixed(0)} %`, r.target ?? '', r.pass === undefined ? '' : r.pass ? 'yes' : 'NO'])];
   const widths = lines[0]!.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
   process.stdout.write(`\n${title}\n`);

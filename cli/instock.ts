@@ -104,9 +104,10 @@ async function bench(config: Config, args: string[]): Promise<number> {
   }
   if (name === 'ingest') {
     const { benchIngest } = await import('../benchmarks/ingest.js');
-    const { servicesEnv } = await import('../services/index.js');
+    const { localKafkaProcesses, servicesEnv } = await import('../services/index.js');
     const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
-    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers });
+    const brokerProcesses = localKafkaProcesses(config, brokers);
+    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, ...(brokerProcesses ? { brokerProcesses } : {}) });
     return 0;
   }
   process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, history), got ${name ?? 'nothing'}\n`);

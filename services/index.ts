@@ -4,7 +4,7 @@
 
 import type { Config } from '../config/config.js';
 import { kafkaDown, kafkaStatus, kafkaUp } from './kafka.js';
-import { ensureDebianPackages, layout, log } from './processes.js';
+import { ensureDebianPackages, layout, log, runningPid } from './processes.js';
 import { prometheusDown, prometheusStatus, prometheusUp } from './prometheus.js';
 import { redisDown, redisStatus, redisUp } from './redis.js';
 
@@ -59,6 +59,17 @@ export function servicesEnv(config: Config, which: ServiceName[] = [...serviceNa
   }
   if (which.includes('prometheus')) env.PROMETHEUS_URL = `http://127.0.0.1:${config.servicesPrometheusPort}`;
   return env;
+}
+
+/**
+ * The local brokers' processes when `brokers` are the ones `services up` runs (benchmarks meter
+ * their CPU); undefined for brokers elsewhere.
+ */
+export function localKafkaProcesses(config: Config, brokers: string[]): { name: string; pid: number | undefined }[] | undefined {
+  const ports = kafkaPorts(config);
+  if (!brokers.every((b) => ports.some((p) => b === `127.0.0.1:${p}` || b === `localhost:${p}`))) return undefined;
+  const paths = layout(config.dataDir);
+  return ports.map((_, i) => ({ name: ports.length === 1 ? 'Kafka broker' : `Kafka broker ${i + 1}`, pid: runningPid(paths, `kafka-${i + 1}`) }));
 }
 
 function printEnv(config: Config, which: ServiceName[]): void {
