@@ -62,11 +62,26 @@ export interface RequestInfo {
   contentLength: number | undefined;
   accept: string;
   origin: string;
+  /** A path segment that is not valid percent-encoding (the route answers 400 after the key check). */
+  badParam?: string;
 }
 
+/**
+ * Never throws: it runs in uWS's handler before any response exists, where a throw ends the
+ * process. A segment that does not decode (`%E0`, `%ZZ`) is kept raw and named in `badParam`.
+ */
 export function readRequest(req: HttpRequest, paramCount: number): RequestInfo {
   const params: string[] = [];
-  for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+  let badParam: string | undefined;
+  for (let i = 0; i < paramCount; i++) {
+    const raw = req.getParameter(i) ?? '';
+    try {
+      params.push(decodeURIComponent(raw));
+    } catch {
+      badParam ??= raw;
+      params.push(raw);
+    }
+  }
   const length = req.getHeader('content-length');
   return {
     method: req.getCaseSensitiveMethod(),
@@ -79,6 +94,7 @@ export function readRequest(req: HttpRequest, paramCount: number): RequestInfo {
     contentLength: length === '' ? undefined : Number(length),
     accept: req.getHeader('accept'),
     origin: req.getHeader('origin'),
+    ...(badParam === undefined ? {} : { badParam }),
   };
 }
 

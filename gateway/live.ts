@@ -106,8 +106,15 @@ export class LiveHub {
         ws.getUserData().ws = ws;
       },
       message: (ws, message) => {
+        const client = ws.getUserData();
         this.metrics.wsMessages.inc({ direction: 'in', type: 'client' });
-        void this.onMessage(ws.getUserData(), Buffer.from(message).toString('utf8'));
+        // A message may read the store (a subscribe reads the current stock of every SKU it names):
+        // it takes a token of the key's rate limit, as a request does.
+        if (!limiter.take(client.keyName, Date.now()).ok) {
+          this.metrics.rateLimited.inc({ key: client.keyName });
+          return this.error(client, `the API key "${client.keyName}" is over its rate limit: this message was dropped, send it again later`);
+        }
+        void this.onMessage(client, Buffer.from(message).toString('utf8'));
       },
       drain: (ws) => {
         this.flush(ws.getUserData());

@@ -328,6 +328,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!taken.ok) {
           throw new HttpProblem(429, 'Too Many Requests', `the API key "${key.name}" is over its rate limit of ${options.rateLimitRps ?? 2000} requests/s: retry after ${taken.retryAfterMs} ms`, { key: key.name }, { 'retry-after': String(Math.max(1, Math.ceil(taken.retryAfterMs / 1000))) });
         }
+        if (info.badParam !== undefined) {
+          throw new HttpProblem(400, 'Bad Request', `the path segment ${JSON.stringify(info.badParam.slice(0, 120))} is not valid percent-encoding: encode ids with encodeURIComponent (a % must be followed by two hex digits of UTF-8)`, { code: 'invalid_path' });
+        }
       } catch (error) {
         // Drain nothing: uWS discards an unread body when the response ends.
         fail(error);

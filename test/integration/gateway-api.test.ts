@@ -309,6 +309,11 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expectProblem(await call('PUT', '/v1/locations/nowhere/status', { body: { status: 'paused' } }), 404, /nowhere/);
       expectProblem(await call('DELETE', '/v1/availability'), 405, /POST/);
       expectProblem(await call('GET', '/v1/nope'), 404, /no route/);
+      // Path ids that are not valid percent-encoding: a 400 naming the segment (decoding one used to throw inside uWS).
+      expectProblem(await call('GET', `/v1/availability/%E0?channel=${f.web}`, { key: readKey }), 400, /"%E0" is not valid percent-encoding/);
+      expectProblem(await call('GET', '/v1/positions/%ZZ'), 400, /"%ZZ" is not valid percent-encoding/);
+      expectProblem(await call('POST', '/v1/reservations/%E0%A4/confirm', { key: writeKey, body: {} }), 400, /percent-encoding/);
+      expectProblem(await call('GET', '/v1/positions/%E0', { key: null }), 401, /API key/);
       // Still serving, and still right.
       expect((await call('POST', '/v1/availability', { body: basket([{ sku: 'GW-A', qty: 1 }]) })).status).toBe(200);
       expect((await fetch(`${base}/health`)).status).toBe(200);

@@ -100,6 +100,9 @@ describe('OpenAPI contract', () => {
     expect(await check('post', '/v1/reservations/{id}/release', '/v1/reservations/k-3/release')).toBe(200);
     expect(await check('get', '/v1/positions/{sku}', '/v1/positions/C-1')).toBe(200);
     expect(await check('get', '/v1/positions/{sku}', '/v1/positions/C-NONE')).toBe(404);
+    expect(await check('get', '/v1/positions/{sku}', `/v1/positions/${encodeURIComponent('bad id')}`)).toBe(400);
+    expect(await check('get', '/v1/positions/{sku}', '/v1/positions/%E0')).toBe(400);
+    expect(await check('get', '/v1/reservations/{id}', '/v1/reservations/%E0')).toBe(400);
     expect(await check('put', '/v1/locations/{id}/status', `/v1/locations/${dc.id}/status`, { status: 'paused' })).toBe(200);
     expect(await check('put', '/v1/locations/{id}/status', `/v1/locations/${dc.id}/status`, { status: 'active' })).toBe(200);
     expect(await check('put', '/v1/locations/{id}/status', '/v1/locations/nowhere/status', { status: 'paused' })).toBe(404);

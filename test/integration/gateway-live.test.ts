@@ -148,6 +148,26 @@ describe('live stock on the embedded default', () => {
     }
   });
 
+  it('charges every message to the key rate limit: a re-subscribe loop cannot read the store without bound', async () => {
+    // 2 requests/s, a 2-second burst: 4 tokens, the upgrade takes one.
+    const limited = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: new ApiKeys([{ name: 'live', secret: key, scopes }]), rateLimitRps: 2, log: () => {} });
+    const client = await LiveClient.open(limited.port);
+    try {
+      for (let i = 0; i < 10; i++) client.send({ type: 'subscribe', channel: web, skus: ['L-1'] });
+      const answered = () => client.messages.filter((m) => m.type === 'subscribed' || m.type === 'error').length;
+      await client.until('an answer to each message', () => answered() === 10);
+      const refused = client.messages.filter((m) => m.type === 'error');
+      expect(refused.length).toBeGreaterThanOrEqual(6);
+      expect(refused[0]!.detail).toContain('over its rate limit');
+      expect(client.messages.filter((m) => m.type === 'subscribed').length).toBeLessThanOrEqual(4);
+      const metrics = await (await fetch(`http://127.0.0.1:${limited.port}/metrics`)).text();
+      expect(metrics).toMatch(/instock_gateway_rate_limited_total\{key="live"\} ([6-9]|10)\b/);
+    } finally {
+      client.close();
+      await limited.close();
+    }
+  });
+
   it('coalesces bursts of changes: a client gets the latest values, not every change', async () => {
     const client = await LiveClient.open(gateway.port);
     try {
