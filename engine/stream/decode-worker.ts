@@ -9,7 +9,7 @@ export interface DecodeTask {
   /** Byte length of each value in order; -1 for a message without a value. */
   lengths: number[];
   /** Known location ids; empty: no location check. */
-  locations: string[];
+  locations: readonly string[];
   nowMs: number;
 }
 

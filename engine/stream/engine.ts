@@ -91,7 +91,10 @@ export interface EngineOptions {
   /** How soon a dead engine's partitions move to a live one (librdkafka session.timeout.ms). */
   sessionTimeoutMs?: number;
   store: InventoryStore;
-  /** When given, events for locations not in this list go to the DLQ. */
+  /**
+   * Events for locations not in this list go to the DLQ (reason unknown_location). Without it, the
+   * network's locations (option network) are the list; without either, any location is taken.
+   */
   locations?: string[];
   /** The network, read per applied chunk (a reload applies at once): channel ATP in the change feed. */
   network?: () => Network;
@@ -162,6 +165,7 @@ export class StreamEngine {
   private readonly commitsDue = new Map<number, bigint>();
   private committing: Promise<void> | undefined;
   private resumeScheduled = false;
+  private fixedLocations: KnownLocations | undefined;
   private stopping = false;
   private readonly timers: (() => void)[] = [];
 
@@ -267,12 +271,23 @@ export class StreamEngine {
     return state;
   }
 
-  private async decode(messages: { value: Buffer | null }[], nowMs: number): Promise<Decoded[]> {
-    const locations = this.options.locations ?? [];
-    if (!this.decoder || messages.length < workerBatchMin) {
-      const known = locations.length > 0 ? new Set(locations) : undefined;
-      return messages.map((m) => decodeStockEvent(m.value, { locationExists: known ? (id) => known.has(id) : undefined, nowMs }));
+  /** The locations an event may name: the given list, else the network's (a reload applies to the next batch). */
+  private knownLocations(): KnownLocations | undefined {
+    if (this.options.locations) {
+      this.fixedLocations ??= { ids: this.options.locations, set: new Set(this.options.locations) };
+      return this.fixedLocations;
     }
+    const network = this.options.network?.();
+    return network ? networkLocations(network) : undefined;
+  }
+
+  private async decode(messages: { value: Buffer | null }[], nowMs: number): Promise<Decoded[]> {
+    const known = this.knownLocations();
+    if (!this.decoder || messages.length < workerBatchMin) {
+      const locationExists = known && known.ids.length > 0 ? (id: string) => known.set.has(id) : undefined;
+      return messages.map((m) => decodeStockEvent(m.value, { locationExists, nowMs }));
+    }
+    const locations = known?.ids ?? [];
     const lengths = messages.map((m) => (m.value ? m.value.length : -1));
     const buffer = new ArrayBuffer(lengths.reduce((n, l) => n + Math.max(0, l), 0));
     const view = new Uint8Array(buffer);
@@ -468,4 +483,20 @@ export class StreamEngine {
     await this.decoder?.destroy();
     this.options.log?.(`engine stopped: ${JSON.stringify(this.counters)}`);
   }
+}
+
+interface KnownLocations {
+  ids: readonly string[];
+  set: ReadonlySet<string>;
+}
+
+// Per network object: a reload builds a new one, so the list follows it.
+const networkLocationCache = new WeakMap<Network, KnownLocations>();
+function networkLocations(network: Network): KnownLocations {
+  let known = networkLocationCache.get(network);
+  if (!known) {
+    const ids = network.locations.map((l) => l.id);
+    networkLocationCache.set(network, (known = { ids, set: new Set(ids) }));
+  }
+  return known;
 }

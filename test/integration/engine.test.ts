@@ -4,11 +4,15 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTopics, kafkaClient } from '../../connectors/kafka.js';
 import type { StockEvent } from '../../engine/core/types.js';
+import { loadNetworkFile } from '../../engine/network/config.js';
 import { RedisStore } from '../../engine/store/redis-store.js';
 import { encodeStockEvent } from '../../engine/stream/codec.js';
 import { StreamEngine } from '../../engine/stream/engine.js';
@@ -23,6 +27,21 @@ afterAll(async () => {
 });
 
 const T0 = Date.now() - 7_200_000;
+
+/**
+ * The sample network plus the generated stream's locations (loc-0 … loc-3): the engine dead-letters
+ * events for locations its network does not have, as `instock engine` does with NETWORK_FILE.
+ */
+const networkDir = mkdtempSync(join(tmpdir(), 'instock-engine-test-'));
+cleanups.push(async () => rmSync(networkDir, { recursive: true, force: true }));
+const networkFile = join(networkDir, 'network.json');
+{
+  const sample = JSON.parse(readFileSync(projectPath('config', 'network.sample.json'), 'utf8')) as { locations: { id: string }[] };
+  const template = sample.locations[0]!;
+  sample.locations.push(...[0, 1, 2, 3].map((i) => ({ ...template, id: `loc-${i}`, name: `Test location ${i}` })));
+  writeFileSync(networkFile, JSON.stringify(sample));
+}
+const network = loadNetworkFile(networkFile);
 
 /** A deterministic pseudo-random generator, so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -61,6 +80,7 @@ const malformed: { value: Buffer; reason: string }[] = [
   { value: Buffer.from(JSON.stringify({ type: 'delta', eventId: 'm2', sku: 'sku-1', location: 'loc-1', qty: 'two', asOf: T0 })), reason: 'wrong_type' },
   { value: encodeStockEvent({ type: 'snapshot', eventId: 'm3', sku: 'sku-1', location: 'loc-1', qty: -5, asOf: T0 }), reason: 'negative_snapshot' },
   { value: encodeStockEvent({ type: 'delta', eventId: 'm4', sku: 'sku-1', location: 'loc-1', qty: 0, asOf: T0 }), reason: 'zero_delta' },
+  { value: encodeStockEvent({ type: 'delta', eventId: 'm5', sku: 'sku-1', location: 'loc-9', qty: 1, asOf: T0 }), reason: 'unknown_location' },
 ];
 
 describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', () => {
@@ -83,7 +103,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
     await producer.disconnect();
 
     const store = RedisStore.connect({ url: redisUrl }, { keyPrefix: `eng${run}` });
-    const engine = new StreamEngine({ kafka, topics, groupId: `engine-${run}`, store, log: (m) => console.log(m) });
+    const engine = new StreamEngine({ kafka, topics, groupId: `engine-${run}`, store, network: () => network, log: (m) => console.log(m) });
     cleanups.push(() => store.close(), () => engine.stop());
     await engine.start();
     const deadline = Date.now() + 90_000;
@@ -108,6 +128,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine on real Kafka and Redis', (
     expect(metrics).toContain(`instock_engine_events_consumed_total ${engine.counters.consumed}`);
     expect(metrics).toContain(`instock_engine_events_applied_total{outcome="applied"} ${engine.counters.applied}`);
     expect(metrics).toContain('instock_engine_events_rejected_total{reason="not_decodable"} 2');
+    expect(metrics).toContain('instock_engine_events_rejected_total{reason="unknown_location"} 1');
     expect(metrics).toMatch(/instock_engine_freshness_seconds_count\{tier="cold"\} \d+/);
     const rejected = Object.values(engine.counters.rejected).reduce((n, c) => n + (c ?? 0), 0);
     expect(rejected).toBe(malformed.length);
@@ -168,6 +189,7 @@ async function processHarness(seed: number, db: number) {
     KAFKA_SESSION_TIMEOUT_MS: '6000',
     REDIS_URL: url,
     REDIS_CLUSTER_NODES: '',
+    NETWORK_FILE: networkFile,
   };
   const children: ChildProcess[] = [];
   cleanups.push(async () => children.forEach((c) => c.kill('SIGKILL')));
