@@ -16,6 +16,7 @@ import type { NetworkConfig } from '../engine/network/config.js';
 import type { InventoryStore, PositionState, Reservation, Transition } from '../engine/store/types.js';
 import type { AvailabilitySample } from '../engine/history/writer.js';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
+import { ExpiryWatch } from './expiries.js';
 import { HttpProblem } from './http.js';
 import type { NetworkState } from './network-state.js';
 import { nextTurn } from './turns.js';
@@ -37,8 +38,16 @@ export type KnownSkuAvailability = SkuAvailability & { known: boolean };
 
 type AtpTable = Map<string, Map<string, number>>;
 
+/** How often the holds this gateway placed are checked for expiry (expiries.ts), and how many per check. */
+const expiryCheckMs = 250;
+const expiryCheckMax = 500;
+
 export class GatewayService {
   readonly inventory: Inventory;
+  /** Holds placed here, by expiry: their expiry is published (expiries.ts). */
+  readonly expiries = new ExpiryWatch();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryCheck: Promise<void> | undefined;
   private lastHoldMs = 0;
 
   constructor(
@@ -160,9 +169,54 @@ export class GatewayService {
           ...(reservation.state === 'held' ? { expiresAtMs: reservation.expiresAtMs } : {}),
         },
       ]);
-      if (reservation.state === 'held') this.publishChanges(reservation, nowMs);
+      if (reservation.state === 'held') {
+        this.publishChanges(reservation, nowMs);
+        this.watchExpiry(reservation);
+      }
     }
     return { reservation, fresh };
+  }
+
+  private watchExpiry(reservation: Reservation): void {
+    this.expiries.add({ id: reservation.id, expiresAtMs: reservation.expiresAtMs });
+    if (!this.expiryTimer) {
+      this.expiryTimer = setInterval(() => void this.publishExpiries(Date.now()), expiryCheckMs);
+      // Never what keeps a process alive.
+      this.expiryTimer.unref();
+    }
+  }
+
+  /**
+   * Reads back the watched holds due at nowMs: those released as expired publish the `expired`
+   * transition and their positions' ATP; those still held (a clock ahead of the store's) wait
+   * again; the rest published their own transition already. One check at a time.
+   */
+  publishExpiries(nowMs: number): Promise<void> {
+    this.expiryCheck ??= (async () => {
+      const due = this.expiries.due(nowMs, expiryCheckMax);
+      await Promise.all(
+        due.map(async (hold) => {
+          let reservation: Reservation | undefined;
+          try {
+            reservation = await this.store.reservation(hold.id, nowMs);
+          } catch {
+            // The store is unreachable: try again at the next check.
+            this.expiries.add({ id: hold.id, expiresAtMs: nowMs + expiryCheckMs });
+            return;
+          }
+          if (!reservation) return;
+          if (reservation.state === 'held') {
+            this.expiries.add({ id: hold.id, expiresAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
+          } else if (reservation.state === 'released' && reservation.expired) {
+            this.feeds.transitions([{ reservationId: reservation.id, channel: reservation.channel, transition: 'expired', lines: reservation.lines, atMs: hold.expiresAtMs }]);
+            this.publishChanges(reservation, nowMs);
+          }
+        }),
+      );
+    })().finally(() => {
+      this.expiryCheck = undefined;
+    });
+    return this.expiryCheck;
   }
 
   async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {

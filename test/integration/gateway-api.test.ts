@@ -20,7 +20,7 @@ import { LocalFeeds } from '../../gateway/feeds.js';
 import { NetworkState } from '../../gateway/network-state.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { GatewayService } from '../../gateway/service.js';
-import type { ReservationTransition } from '../../engine/stream/wire.js';
+import type { AtpChange, ReservationTransition } from '../../engine/stream/wire.js';
 import { redisUrl, requireService } from '../support/services.js';
 
 const redisUp = await requireService('redis');
@@ -104,6 +104,8 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
     let state: NetworkState;
     let nowMs = parisTime('2026-11-24T10:00:00'); // a Tuesday morning, before every cut-off
     const transitions: ReservationTransition[] = [];
+    const changes: AtpChange[] = [];
+    let service: GatewayService;
 
     const call = async (method: string, path: string, options: { key?: string | null; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {}) => {
       const headers: Record<string, string> = { ...(options.headers ?? {}) };
@@ -136,6 +138,7 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       state = new NetworkState(f.network);
       const feeds = new LocalFeeds();
       feeds.onTransitions((t) => transitions.push(...t));
+      feeds.onChanges((c) => changes.push(...c));
       await store.applyEvents(
         [
           snapshot('GW-A', f.dc1.id, 40, 1),
@@ -148,7 +151,8 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
         ],
         nowMs,
       );
-      gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, state, feeds), keys: keys(), clock: () => nowMs, corsOrigins: ['https://shop.example.com'], log: () => {} });
+      service = new GatewayService(store, state, feeds);
+      gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: keys(), clock: () => nowMs, corsOrigins: ['https://shop.example.com'], log: () => {} });
       base = `http://127.0.0.1:${gateway.port}`;
     });
 
@@ -276,6 +280,29 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expect((await call('GET', '/v1/positions/GW-R')).json.positions[0].reserved).toBe(0);
       expectProblem(await call('GET', '/v1/reservations/gw-nope', { key: writeKey }), 404, /gw-nope/);
       expectProblem(await call('POST', '/v1/reservations/gw-nope/confirm', { key: writeKey }), 404, /gw-nope/);
+    });
+
+    it('publishes a hold that expires: the expired transition and the ATP of its positions, with no other event', async () => {
+      const reserved = async () => ((await call('GET', '/v1/positions/GW-D')).json.positions as { location: string; reserved: number }[]).find((p) => p.location === f.dc2.id)!.reserved;
+      const before = await reserved();
+      const hold = await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-x1', channel: f.web, lines: [{ sku: 'GW-D', location: f.dc2.id, qty: 3 }], holdTtlMs: 1_000 } });
+      expect(hold.status).toBe(201);
+      expect(service.expiries.size).toBeGreaterThanOrEqual(1);
+      const expiresAtMs = (hold.json as { expiresAtMs: number }).expiresAtMs;
+      const lastChange = () => changes.filter((c) => c.sku === 'GW-D' && c.location === f.dc2.id).at(-1);
+      await expect.poll(() => lastChange()?.reserved).toBe(before + 3);
+      // Not due yet: nothing is published.
+      await service.publishExpiries(expiresAtMs - 1);
+      expect(transitions.filter((t) => t.reservationId === 'gw-x1').map((t) => t.transition)).toEqual(['held']);
+      // Due: the gateway reads the hold back, finds it released as expired, and publishes both.
+      await service.publishExpiries(expiresAtMs);
+      const expired = transitions.filter((t) => t.reservationId === 'gw-x1' && t.transition === 'expired');
+      expect(expired).toEqual([expect.objectContaining({ channel: f.web, lines: [{ sku: 'GW-D', location: f.dc2.id, qty: 3 }], atMs: expiresAtMs })]);
+      await expect.poll(() => lastChange()?.reserved).toBe(before);
+      expect(lastChange()!.atp[f.web]).toBeGreaterThan(0);
+      // Published once: the hold is no longer watched.
+      await service.publishExpiries(expiresAtMs + 5_000);
+      expect(transitions.filter((t) => t.reservationId === 'gw-x1' && t.transition === 'expired')).toHaveLength(1);
     });
 
     it('speaks msgpack both ways', async () => {

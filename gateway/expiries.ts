@@ -1,0 +1,72 @@
+// The holds this gateway placed, by expiry time, so that their expiry is published: when a hold
+// expires, the store releases its units lazily (at the next read or write of the SKU, or when the
+// sweeper passes), and nothing tells live stock or the reservations topic. At each hold's expiry
+// the gateway reads it back and, once it is released as expired, publishes the `expired`
+// transition and its positions' ATP (GatewayService.publishExpiries). Confirmed, fulfilled or
+// released holds are dropped: their own transition was published when it happened.
+//
+// A min-heap on expiry time; bounded: past `max` watched holds, new ones are not watched (counted),
+// and their expiry shows at the next change of their positions. A gateway that restarts loses its
+// watches the same way.
+
+export interface WatchedHold {
+  id: string;
+  expiresAtMs: number;
+}
+
+export class ExpiryWatch {
+  private readonly heap: WatchedHold[] = [];
+  /** Holds not watched because the watch was full. */
+  dropped = 0;
+
+  constructor(readonly max = 1_000_000) {}
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  add(hold: WatchedHold): boolean {
+    if (this.heap.length >= this.max) {
+      this.dropped += 1;
+      return false;
+    }
+    const heap = this.heap;
+    heap.push(hold);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.expiresAtMs <= hold.expiresAtMs) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = hold;
+    return true;
+  }
+
+  /** Removes and returns the holds due at `nowMs` (expiresAtMs <= nowMs), earliest first, at most `limit`. */
+  due(nowMs: number, limit: number): WatchedHold[] {
+    const out: WatchedHold[] = [];
+    while (out.length < limit && this.heap.length > 0 && this.heap[0]!.expiresAtMs <= nowMs) out.push(this.pop());
+    return out;
+  }
+
+  private pop(): WatchedHold {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= heap.length) break;
+        const right = left + 1;
+        const child = right < heap.length && heap[right]!.expiresAtMs < heap[left]!.expiresAtMs ? right : left;
+        if (heap[child]!.expiresAtMs >= last.expiresAtMs) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+}
