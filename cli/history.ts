@@ -43,7 +43,7 @@ export async function historyCommand(config: Config, args: string[] = []): Promi
   const metrics = new HistoryMetrics(registry);
   const writer = new HistoryWriter({ client, database: config.clickhouseDatabase, metrics, batchRowsMax: config.historyBatchRows, log: write });
   const consumer = new HistoryConsumer({
-    kafka: kafkaClient(config.kafkaBrokers, 'instock-history'),
+    kafka: kafkaClient(config.kafkaBrokers, 'instock-history', config.logLevel),
     topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations },
     groupId: config.kafkaHistoryGroupId,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,

@@ -152,7 +152,7 @@ async function engine(config: Config): Promise<number> {
       )
     : undefined;
   const running = new StreamEngine({
-    kafka: kafkaClient(config.kafkaBrokers, 'instock-engine'),
+    kafka: kafkaClient(config.kafkaBrokers, 'instock-engine', config.logLevel),
     topics: { stock: config.kafkaTopicStock, changes: config.kafkaTopicChanges, dlq: config.kafkaTopicDlq, reservations: config.kafkaTopicReservations },
     groupId: config.kafkaGroupId,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,

@@ -96,7 +96,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   let kafka: KafkaClient | undefined;
   if (config.kafkaBrokers.length > 0) {
     const { kafkaClient } = await import('../connectors/kafka.js');
-    kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`);
+    kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`, config.logLevel);
     const kafkaFeeds = new KafkaFeeds(kafka, { changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations }, (m) => process.stderr.write(`${m}\n`));
     await kafkaFeeds.start((changes) => liveSink.push?.(changes));
     closers.push(() => kafkaFeeds.stop());
@@ -142,6 +142,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
       network: () => network.current(),
       velocity,
       registry,
+      laneEventsMax: { cold: config.engineColdLaneMax },
       log: write,
     } as ConstructorParameters<typeof StreamEngine>[0]);
     await engine.start();

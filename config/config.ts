@@ -82,7 +82,7 @@ function portList(raw: string, env: string): number[] {
 
 const settings = {
   dataDir: { env: 'INSTOCK_DATA_DIR', fallback: '.instock', doc: 'Directory for local service data, PID files, logs and the embedded chDB database.', parse: (raw: string) => resolve(raw.trim()) },
-  logLevel: { env: 'LOG_LEVEL', fallback: 'info', doc: 'Log verbosity: debug, info, warn or error.', parse: oneOf('debug', 'info', 'warn', 'error') },
+  logLevel: { env: 'LOG_LEVEL', fallback: 'info', doc: 'Verbosity of the Kafka client\'s own logs: debug (everything, connections included), info and warn (its warnings), error. Instock\'s own lines (ready, reloads, retries) always print.', parse: oneOf('debug', 'info', 'warn', 'error') },
 
   kafkaBrokers: { env: 'KAFKA_BROKERS', fallback: '', doc: 'Kafka bootstrap servers (host:port,…). Empty: the in-process stream of the embedded default.', parse: hostPorts },
   kafkaTopicStock: { env: 'KAFKA_TOPIC_STOCK', fallback: 'inventory.stock', doc: 'Topic of incoming stock events (key = sku).', parse: text },

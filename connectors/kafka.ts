@@ -20,9 +20,12 @@ export interface TopicSpec {
 /** Each client's brokers and id, for the native clients built beside it (BatchProducer). */
 const clientSettings = new WeakMap<KafkaClient, { brokers: string[]; clientId: string }>();
 
-export function kafkaClient(brokers: string[], clientId = 'instock'): KafkaClient {
+/** LOG_LEVEL → the client's own log level (its info lines are per-connection chatter: shown from debug). */
+const clientLogLevels = { debug: logLevel.DEBUG, info: logLevel.WARN, warn: logLevel.WARN, error: logLevel.ERROR } as const;
+
+export function kafkaClient(brokers: string[], clientId = 'instock', level: keyof typeof clientLogLevels = 'info'): KafkaClient {
   if (brokers.length === 0) throw new Error('kafkaClient: no brokers configured (set KAFKA_BROKERS)');
-  const client = new Kafka({ kafkaJS: { brokers, clientId, logLevel: logLevel.WARN } });
+  const client = new Kafka({ kafkaJS: { brokers, clientId, logLevel: clientLogLevels[level] } });
   clientSettings.set(client, { brokers, clientId });
   return client;
 }
