@@ -139,13 +139,16 @@ async function engine(config: Config): Promise<number> {
   const { seedTrackerFromHistory } = await import('../engine/history/velocity-seed.js');
   const { chdbPathFor } = await import('../engine/history/clickhouse.js');
   process.stdout.write(`${await seedTrackerFromHistory({ url: config.clickhouseUrl, chdbPath: chdbPathFor(config.dataDir), database: config.clickhouseDatabase }, velocity, Date.now())}\n`);
-  // The network gives the change feed its channel ATP; a changed NETWORK_FILE applies to the next chunk.
-  let network = config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork();
+  // The network gives the change feed its channel ATP and the known locations; a changed
+  // NETWORK_FILE applies to the next batch, and so do location statuses set on any gateway.
+  const { NetworkState } = await import('../gateway/network-state.js');
+  const network = new NetworkState(config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork(), store);
+  const stopFollowing = network.follow(undefined, (error) => process.stderr.write(`location statuses could not be read from the store, the last ones stay: ${error instanceof Error ? error.message : String(error)}\n`));
   const watcher = config.networkFile
     ? watchNetworkFile(
         config.networkFile,
         (n) => {
-          network = n;
+          network.reload(n);
           process.stdout.write(`network configuration reloaded from ${config.networkFile}\n`);
         },
         (error) => process.stderr.write(`network configuration NOT reloaded, the previous one stays: ${error.message}\n`),
@@ -157,7 +160,7 @@ async function engine(config: Config): Promise<number> {
     groupId: config.kafkaGroupId,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
     store,
-    network: () => network,
+    network: () => network.current(),
     // Seeded from history, then from inventory.reservations as they come.
     velocity,
     laneEventsMax: { cold: config.engineColdLaneMax },
@@ -174,6 +177,7 @@ async function engine(config: Config): Promise<number> {
     process.once('SIGINT', resolve);
   });
   watcher?.close();
+  stopFollowing();
   await running.stop();
   await store.close();
   metricsServer.close();

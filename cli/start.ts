@@ -70,7 +70,9 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   const t0 = Date.now();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const network = new NetworkState(loadNetwork(config));
+  const store: InventoryStore = openStore(config);
+  // Location statuses live in the store: a pause set on one gateway reaches every process on it.
+  const network = new NetworkState(loadNetwork(config), store);
   const watcher = config.networkFile
     ? watchNetworkFile(
         config.networkFile,
@@ -81,10 +83,15 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
         (error) => process.stderr.write(`network configuration NOT reloaded, the previous one stays: ${error.message}\n`),
       )
     : undefined;
-  const store: InventoryStore = openStore(config);
   const kinds = backends(config);
   const velocity = new VelocityTracker();
   const closers: (() => Promise<void> | void)[] = [];
+  // Stopped first on shutdown (closers run in order): no read of a store being closed.
+  closers.unshift(
+    network.follow(undefined, (error) => {
+      process.stderr.write(`location statuses could not be read from the store, the last ones stay: ${error instanceof Error ? error.message : String(error)}\n`);
+    }),
+  );
   let feeds: GatewayFeeds;
   // Changes reach the live hub once the gateway exists; until then there is no subscriber to tell.
   const liveSink: { push?: (changes: AtpChange[]) => void } = {};

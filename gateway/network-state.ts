@@ -5,17 +5,34 @@
 //
 // Every change builds new objects: the core caches per-network indexes by object identity, and a
 // request that started with one network finishes with it.
+//
+// Shared across processes through the store (`board`): a status set here is written to the store
+// first, and every process on that store (other gateways, `instock engine` for its change feed)
+// reads the store's statuses every `follow` interval. The store holds only overrides: setting a
+// location back to its file status clears its override.
 
 import type { LocationStatus } from '../engine/core/types.js';
 import type { NetworkConfig } from '../engine/network/config.js';
 
+/** Where statuses are shared (the inventory store). */
+export interface StatusBoard {
+  locationStatuses(): Promise<Map<string, LocationStatus>>;
+  setLocationStatus(locationId: string, status: LocationStatus | undefined): Promise<void>;
+}
+
+/** How often a process reads the shared statuses: a pause reaches every process within this. */
+export const statusFollowMsDefault = 1_000;
+
 export class NetworkState {
   private file: NetworkConfig;
-  private readonly overrides = new Map<string, LocationStatus>();
+  private overrides = new Map<string, LocationStatus>();
   private effective: NetworkConfig;
   private readonly listeners = new Set<(network: NetworkConfig) => void>();
 
-  constructor(network: NetworkConfig) {
+  constructor(
+    network: NetworkConfig,
+    private readonly board?: StatusBoard,
+  ) {
     this.file = network;
     this.effective = network;
   }
@@ -31,14 +48,55 @@ export class NetworkState {
     this.rebuild();
   }
 
-  /** Pauses or resumes a location; returns false for an unknown id. */
-  setStatus(locationId: string, status: LocationStatus): boolean {
+  /** Pauses or resumes a location, in the shared board first; returns false for an unknown id. */
+  async setStatus(locationId: string, status: LocationStatus): Promise<boolean> {
     const location = this.file.locations.find((l) => l.id === locationId);
     if (!location) return false;
-    if (status === location.status) this.overrides.delete(locationId);
-    else this.overrides.set(locationId, status);
+    const override = status === location.status ? undefined : status;
+    await this.board?.setLocationStatus(locationId, override);
+    if (override === undefined) this.overrides.delete(locationId);
+    else this.overrides.set(locationId, override);
     this.rebuild();
     return true;
+  }
+
+  /** Takes the board's statuses (those of locations in the file); rebuilds only on a difference. */
+  async refresh(): Promise<void> {
+    if (!this.board) return;
+    const shared = await this.board.locationStatuses();
+    const next = new Map<string, LocationStatus>();
+    for (const [id, status] of shared) {
+      const location = this.file.locations.find((l) => l.id === id);
+      if (location && location.status !== status) next.set(id, status);
+    }
+    if (next.size === this.overrides.size && [...next].every(([id, status]) => this.overrides.get(id) === status)) return;
+    this.overrides = next;
+    this.rebuild();
+  }
+
+  /**
+   * Reads the board now and every `everyMs`; returns the stop. A failed read keeps the statuses it
+   * has and calls onError, at most once a minute (not once a second through an outage).
+   */
+  follow(everyMs = statusFollowMsDefault, onError: (error: unknown) => void = () => {}): () => void {
+    if (!this.board) return () => {};
+    let running = false;
+    let reportedMs = -Infinity;
+    const tick = () => {
+      if (running) return;
+      running = true;
+      this.refresh()
+        .catch((error: unknown) => {
+          if (Date.now() - reportedMs < 60_000) return;
+          reportedMs = Date.now();
+          onError(error);
+        })
+        .finally(() => (running = false));
+    };
+    tick();
+    const timer = setInterval(tick, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   onChange(listener: (network: NetworkConfig) => void): () => void {

@@ -142,7 +142,7 @@ const docs: Record<string, Doc> = {
   'post /v1/reservations/{id}/release': { summary: 'held|confirmed → released (units back to ATP). Idempotent.', parameters: [idParam], success: [{ status: 200, schema: 'Reservation', description: 'Released.' }], errors: [400, 401, 403, 404, 409, 429, 500] },
   'get /v1/positions/{sku}': { summary: 'Admin: every position of a SKU with on-hand, reserved and ATP per channel.', parameters: [skuParam], success: [{ status: 200, schema: 'Positions', description: 'Positions.' }], errors: [400, 401, 403, 404, 429, 500] },
   'put /v1/locations/{id}/status': {
-    summary: 'Admin: pause or resume a location (a paused location offers nothing; routing falls back to others).',
+    summary: 'Admin: pause or resume a location (a paused location offers nothing; routing falls back to others). Written to the store: every gateway and engine on it follows within a second.',
     parameters: [{ name: 'id', in: 'path', required: true, schema: str, description: 'Location id.' }],
     request: 'LocationStatus',
     success: [{ status: 200, schema: 'LocationStatusAnswer', description: 'The new status.' }],

@@ -201,7 +201,7 @@ export function apiRoutes(service: GatewayService, options: Pick<GatewayOptions,
       handle: async (ctx) => {
         const id = ctx.info.params[0]!;
         const status = parseLocationStatus(ctx.body);
-        if (!service.network.setStatus(id, status)) throw new HttpProblem(404, 'Not Found', `location ${JSON.stringify(id)} is not in the network configuration`);
+        if (!(await service.network.setStatus(id, status))) throw new HttpProblem(404, 'Not Found', `location ${JSON.stringify(id)} is not in the network configuration`);
         return { status: 200, body: { id, status } };
       },
     },

@@ -46,6 +46,11 @@ export class KeyBuilder {
     return `${this.prefix}:a:{${sku}}:${location}`;
   }
 
+  /** Hash: location id → admin status override ('paused' or 'active'), shared by every process. */
+  locationStatus(): string {
+    return `${this.prefix}:location-status`;
+  }
+
   reservation(id: string): string {
     return `${this.prefix}:r:{rs${shardOf(id)}}:${id}`;
   }

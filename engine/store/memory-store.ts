@@ -5,7 +5,7 @@
 import { InventoryError, invariant } from './errors.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, PositionState, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -46,6 +46,7 @@ export function positionAtp(onHand: number, reserved: number, rule: LineRule): n
 export class MemoryStore implements InventoryStore {
   readonly kind = 'memory' as const;
   private readonly positionsBySku = new Map<string, Map<string, Position>>();
+  private readonly statuses = new Map<string, LocationStatus>();
   /** sku → "reservationId|location" → line */
   private readonly linesBySku = new Map<string, Map<string, Line>>();
   private readonly reservations = new Map<string, StoredReservation>();
@@ -248,6 +249,16 @@ export class MemoryStore implements InventoryStore {
     checkId('reservation id', reservationId);
     const r = this.reservations.get(reservationId);
     return r ? this.view(r, nowMs) : undefined;
+  }
+
+  async locationStatuses(): Promise<Map<string, LocationStatus>> {
+    return new Map(this.statuses);
+  }
+
+  async setLocationStatus(locationId: string, status: LocationStatus | undefined): Promise<void> {
+    checkId('location', locationId);
+    if (status === undefined) this.statuses.delete(locationId);
+    else this.statuses.set(locationId, status);
   }
 
   async expireDue(nowMs: number, limit = 500): Promise<number> {

@@ -9,7 +9,7 @@ import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
 import { Scripts, type BasketCall, type LineCall } from './scripts.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, LocationStatus, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
 /** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
@@ -257,6 +257,20 @@ export class RedisStore implements InventoryStore {
     if (header.short) reservation.shortfalls = JSON.parse(header.short) as Shortfall[];
     if (expired) reservation.expired = true;
     return reservation;
+  }
+
+  async locationStatuses(): Promise<Map<string, LocationStatus>> {
+    const all = await this.redis.hgetall(this.keys.locationStatus());
+    const out = new Map<string, LocationStatus>();
+    // Values this version does not know (written by a newer one) are skipped, not trusted.
+    for (const [id, status] of Object.entries(all)) if (status === 'paused' || status === 'active') out.set(id, status);
+    return out;
+  }
+
+  async setLocationStatus(locationId: string, status: LocationStatus | undefined): Promise<void> {
+    checkId('location', locationId);
+    if (status === undefined) await this.redis.hdel(this.keys.locationStatus(), locationId);
+    else await this.redis.hset(this.keys.locationStatus(), locationId, status);
   }
 
   async expireDue(nowMs: number, limit = expireBatchMax): Promise<number> {

@@ -5,10 +5,10 @@
 // per-line `LineRule` (buffer, threshold, paused) so that the ATP check of a hold runs atomically
 // next to the data it reads.
 
-import type { ReservationLine, ReservationState, Shortfall, StockEvent } from '../core/types.js';
+import type { LocationStatus, ReservationLine, ReservationState, Shortfall, StockEvent } from '../core/types.js';
 import type { LineRule as CoreLineRule } from '../core/atp.js';
 
-export type { ReservationLine, ReservationState, Shortfall, StockEvent };
+export type { LocationStatus, ReservationLine, ReservationState, Shortfall, StockEvent };
 
 /** What applying one event did. `stale`: older than the current snapshot; `duplicate`: eventId seen. */
 export type ApplyOutcome = 'applied' | 'duplicate' | 'stale';
@@ -78,5 +78,13 @@ export interface InventoryStore {
   reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined>;
   /** Releases holds whose TTL passed; returns how many reservations expired. */
   expireDue(nowMs: number, limit?: number): Promise<number>;
+  /**
+   * Location statuses set by an admin (PUT /v1/locations/{id}/status), shared by every process on
+   * this store: a pause received by one gateway reaches the others and the engine's change feed.
+   * Only overrides of the network file are kept.
+   */
+  locationStatuses(): Promise<Map<string, LocationStatus>>;
+  /** Sets (or, undefined, clears) a location's status override. */
+  setLocationStatus(locationId: string, status: LocationStatus | undefined): Promise<void>;
   close(): Promise<void>;
 }

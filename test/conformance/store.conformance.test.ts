@@ -296,6 +296,18 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       // Past the TTL the hold is released by the read itself.
       expect((await store.positionsMany(['m2', 'm1'], T0 + 2_000))[0]![0]!.reserved).toBe(0);
     });
+
+    it('keeps location status overrides: set, replace, clear, bad id refused', async () => {
+      const store = open(factory);
+      expect(await store.locationStatuses()).toEqual(new Map());
+      await store.setLocationStatus('dc', 'paused');
+      await store.setLocationStatus('a-store', 'active');
+      expect(await store.locationStatuses()).toEqual(new Map([['dc', 'paused'], ['a-store', 'active']]));
+      await store.setLocationStatus('dc', undefined);
+      await store.setLocationStatus('a-store', 'paused');
+      expect(await store.locationStatuses()).toEqual(new Map([['a-store', 'paused']]));
+      await expect(store.setLocationStatus('bad id', 'paused')).rejects.toThrow(/location/);
+    });
   });
 });
 

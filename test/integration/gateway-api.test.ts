@@ -135,7 +135,7 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
     beforeAll(async () => {
       f = fixture();
       store = await openStore();
-      state = new NetworkState(f.network);
+      state = new NetworkState(f.network, store);
       const feeds = new LocalFeeds();
       feeds.onTransitions((t) => transitions.push(...t));
       feeds.onChanges((c) => changes.push(...c));
@@ -208,6 +208,30 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       await call('PUT', `/v1/locations/${firstFrom}/status`, { body: { status: 'active' } });
       const back = await call('POST', '/v1/availability', { body: basket([{ sku: 'GW-B', qty: 1 }], { methods: ['delivery'] }) });
       expect((back.json.options as { shipments: { from: string }[] }[])[0]!.shipments[0]!.from).toBe(firstFrom);
+    });
+
+    it('shares a pause through the store: a second gateway on the same store stops using the location too', async () => {
+      const stateB = new NetworkState(f.network, store);
+      const stopFollowing = stateB.follow(20);
+      const gatewayB = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, stateB), keys: keys(), clock: () => nowMs, log: () => {} });
+      const usedOnB = async () => {
+        const r = await fetch(`http://127.0.0.1:${gatewayB.port}/v1/availability`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(basket([{ sku: 'GW-B', qty: 1 }], { methods: ['delivery'] })) });
+        return ((await r.json()) as { options: { shipments: { from: string }[] }[] }).options.flatMap((o) => o.shipments.map((s) => s.from));
+      };
+      try {
+        expect(await usedOnB()).toContain(f.dc1.id);
+        expect((await call('PUT', `/v1/locations/${f.dc1.id}/status`, { body: { status: 'paused' } })).status).toBe(200);
+        await expect.poll(usedOnB, { timeout: 5_000 }).not.toContain(f.dc1.id);
+        expect(await usedOnB()).toContain(f.dc2.id);
+        expect(await store.locationStatuses()).toEqual(new Map([[f.dc1.id, 'paused']]));
+        // Resuming clears the override in the store, and B routes through the location again.
+        await call('PUT', `/v1/locations/${f.dc1.id}/status`, { body: { status: 'active' } });
+        expect(await store.locationStatuses()).toEqual(new Map());
+        await expect.poll(usedOnB, { timeout: 5_000 }).toContain(f.dc1.id);
+      } finally {
+        stopFollowing();
+        gatewayB.close();
+      }
     });
 
     it('moves the promise by a day when the order comes after the cut-off', async () => {
