@@ -465,6 +465,8 @@ export class StreamEngine {
       state.revoked = true;
       state.paused = false;
       this.partitions.delete(state.partition);
+      // Its lag is the next owner's to report: a frozen value here would count twice in sum().
+      this.metrics.lag.remove({ partition: String(state.partition) });
     }
     this.updatePaused();
   }

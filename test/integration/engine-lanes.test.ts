@@ -339,4 +339,39 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     expect(velocity.rate('F', Date.now()) / velocity.rate('G', Date.now())).toBeCloseTo(2, 1);
     await waitFor('the invalid transition counted', async () => (await engine.metrics.registry.metrics()).includes('instock_engine_reservation_transitions_total{transition="invalid"} 1'), 10_000);
   }, 180_000);
+
+  it('reports consumer lag only for the partitions it owns: after a rebalance the old owner drops the moved ones', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 3);
+    const batch = (from: number) =>
+      Array.from({ length: 3_000 }, (_, i): StockEvent => ({ type: 'snapshot', eventId: `lag-${from + i}`, sku: `LAG-${i % 300}`, location: `loc-${i % 3}`, qty: i % 40, asOf: T0 + from + i }));
+    await produce(kafka, topics.stock, batch(0).map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
+    const store = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `lag${run}` });
+    cleanups.push(() => store.close());
+    const lagPartitions = async (engine: StreamEngine) => {
+      const metric = (await engine.metrics.registry.getSingleMetric('instock_engine_consumer_lag')!.get()).values;
+      return metric.map((v) => String(v.labels.partition)).sort();
+    };
+    const engineA = new StreamEngine({ kafka, topics, groupId: `lag-${run}`, store, sessionTimeoutMs: 6_000, registry: new Registry() });
+    cleanups.push(() => engineA.stop());
+    await engineA.start();
+    await waitFor('A reads every partition', async () => (await lagPartitions(engineA)).length === 3, 60_000);
+    const engineB = new StreamEngine({ kafka, topics, groupId: `lag-${run}`, store, sessionTimeoutMs: 6_000, registry: new Registry() });
+    cleanups.push(() => engineB.stop());
+    await engineB.start();
+    // New events on every partition, so that B gets batches of the partitions it took.
+    let next = 3_000;
+    await waitFor(
+      'the partitions split between A and B',
+      async () => {
+        await produce(kafka, topics.stock, batch(next).map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
+        next += 3_000;
+        const [a, b] = [await lagPartitions(engineA), await lagPartitions(engineB)];
+        return b.length > 0 && a.length + b.length === 3;
+      },
+      60_000,
+    );
+    const [a, b] = [await lagPartitions(engineA), await lagPartitions(engineB)];
+    expect([...a, ...b].sort()).toEqual(['0', '1', '2']);
+  }, 120_000);
 });
