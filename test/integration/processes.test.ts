@@ -2,8 +2,12 @@
 // Kafka and Redis. Stock produced to Kafka becomes options at the gateway, and a hold at the
 // gateway is published to inventory.reservations for the engine and history.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../config/paths.js';
@@ -49,6 +53,29 @@ async function stop(child: ChildProcess): Promise<number | null> {
   child.kill('SIGTERM');
   return exited;
 }
+
+describe('npm start on the embedded default (what the README tells a newcomer)', () => {
+  it('prints an API key and a one-line curl, and that curl returns real options, within a minute', async () => {
+    const t0 = Date.now();
+    const dataDir = mkdtempSync(join(tmpdir(), 'instock-start-test-'));
+    try {
+      // Nothing configured: in-process stream, in-memory store, chDB history, the sample network and stock.
+      const env = { GATEWAY_PORT: '0', GATEWAY_API_KEYS: '', KAFKA_BROKERS: '', REDIS_URL: '', REDIS_CLUSTER_NODES: '', CLICKHOUSE_URL: '', NETWORK_FILE: '', INSTOCK_DATA_DIR: dataDir };
+      const started = await run('start', env, /^\s*(curl -s .+)$/m);
+      const output = started.output();
+      expect(output).toMatch(/API key \(every scope[^)]*\): \S+/);
+      const { stdout } = await promisify(execFile)('bash', ['-c', started.match[1]!], { timeout: 20_000 });
+      const answer = JSON.parse(stdout) as { options: { method: string; promiseAt: string }[]; lines: unknown[] };
+      expect(answer.options.length).toBeGreaterThan(0);
+      expect(answer.options.map((o) => o.method)).toEqual(expect.arrayContaining(['delivery_standard', 'pickup_in_store']));
+      expect(answer.lines).toHaveLength(2);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(await stop(started.child)).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
 
 describe.skipIf(!kafkaUp || !redisUp)('instock engine and instock gateway as separate processes', () => {
   it('turns stock produced to Kafka into options at the gateway, and publishes holds', async () => {
