@@ -44,7 +44,7 @@ function atpChanges(count: number, startMs: number): AtpChange[] {
     const onHand = Math.floor(Math.random() * 200);
     const reserved = Math.random() < 0.2 ? Math.floor(Math.random() * onHand) : 0;
     const visibleAtMs = startMs + Math.floor((i / count) * 86_400_000);
-    out.push({ sku: `SKU-${String(Math.floor(100_000 * Math.random() ** 3)).padStart(6, '0')}`, location: `L${String(Math.floor(Math.random() * 300)).padStart(3, '0')}`, onHand, reserved, atp: { web: onHand - reserved, app: onHand - reserved, store: Math.max(0, onHand - reserved - 2) }, visibleAtMs, asOfMs: visibleAtMs - 40 });
+    out.push({ sku: `SKU-${String(Math.floor(100_000 * Math.random() ** 3)).padStart(6, '0')}`, location: `L${String(Math.floor(Math.random() * 300)).padStart(3, '0')}`, onHand, reserved, version: i + 1, atp: { web: onHand - reserved, app: onHand - reserved, store: Math.max(0, onHand - reserved - 2) }, visibleAtMs, asOfMs: visibleAtMs - 40 });
   }
   return out;
 }

@@ -251,7 +251,7 @@ export class GatewayService {
           if (!touched.has(`${p.sku}\u0000${p.location}`)) continue;
           const location = locations.get(p.location);
           const atp = Object.fromEntries(network.channels.map((c) => [c.id, positionAtp(p, location, c)]));
-          changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs });
+          changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, version: p.version, atp, visibleAtMs });
         }
         if (changes.length > 0) this.feeds.changes(changes);
       })

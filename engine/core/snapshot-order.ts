@@ -2,19 +2,20 @@
 // "current" snapshot from the same set of events whatever order they arrived in, so equal source
 // times need a deterministic tie-break that depends on the events alone.
 //
-// Order: asOf, then snapshotTie(eventId) (the 32-bit FNV-1a hash the Redis scripts already pack
-// into a position), then the eventId string itself, so that even a hash collision has one answer.
+// Order: asOf, then snapshotTie(eventId) (31 bits of an FNV-1a hash, which the Redis scripts pack
+// into a position's 4 bytes beside the -1 of a folded base), then the eventId string itself, so
+// that even a hash collision has one answer.
 // A base folded from adjustments at the bound (position.ts) has tie -1: any real snapshot at the
 // same asOf outranks it, which is right, as a real count at that time includes everything before.
 
-/** 32-bit FNV-1a of the eventId's UTF-16 code units. Same function as engine/store/scripts.ts. */
+/** The top 31 bits of the 32-bit FNV-1a of the eventId's UTF-16 code units (0 … 2^31 − 1). */
 export function snapshotTie(eventId: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < eventId.length; i++) {
     hash ^= eventId.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
-  return hash >>> 0;
+  return hash >>> 1;
 }
 
 /** Tie of a base folded from adjustments: below every real snapshot at the same asOf. */

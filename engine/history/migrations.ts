@@ -235,6 +235,13 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE {db}.${table} DROP PROJECTION IF EXISTS by_source`,
     ]),
   },
+  {
+    version: 4,
+    name: 'position version of each ATP change (orders changes from several producers)',
+    statements: [
+      `ALTER TABLE {db}.atp_changes ADD COLUMN IF NOT EXISTS position_version UInt64 DEFAULT 0 COMMENT 'the position version in the store: of two changes of a position, the higher is the newer (0: written before version 4)' CODEC(ZSTD(1)) AFTER reserved`,
+    ],
+  },
 ];
 
 function assertIdentifier(name: string): void {

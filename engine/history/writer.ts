@@ -31,7 +31,7 @@ export const historyTables: readonly HistoryTable[] = ['stock_events', 'atp_chan
 /** Column order of the compact rows each table receives (JSONCompactEachRow). */
 export const historyColumns: Record<HistoryTable, readonly string[]> = {
   stock_events: ['at', 'sku', 'location', 'type', 'qty', 'event_id', 'source', 'received_at', 'src_partition', 'src_offset', 'insert_batch'],
-  atp_changes: ['visible_at', 'sku', 'location', 'on_hand', 'reserved', 'atp', 'as_of', 'src_partition', 'src_offset', 'insert_batch'],
+  atp_changes: ['visible_at', 'sku', 'location', 'on_hand', 'reserved', 'position_version', 'atp', 'as_of', 'src_partition', 'src_offset', 'insert_batch'],
   reservation_transitions: ['at', 'sku', 'channel', 'location', 'transition', 'qty', 'reservation_id', 'line', 'expires_at', 'src_partition', 'src_offset', 'insert_batch'],
   availability_samples: ['at', 'channel', 'lines', 'options', 'latency_ms', 'methods'],
 };
@@ -179,7 +179,7 @@ export class HistoryWriter {
     const out: unknown[][] = new Array<unknown[]>(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const c = rows[i]!;
-      out[i] = [c.visibleAtMs, c.sku, c.location, c.onHand, c.reserved, c.atp ?? {}, c.asOfMs ?? 0, this.partitionOf(c), this.offsetOf(c)];
+      out[i] = [c.visibleAtMs, c.sku, c.location, c.onHand, c.reserved, c.version, c.atp ?? {}, c.asOfMs ?? 0, this.partitionOf(c), this.offsetOf(c)];
     }
     return this.enqueue('atp_changes', out, options);
   }

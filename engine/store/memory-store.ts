@@ -24,6 +24,10 @@ interface Position {
   asOf: number;
   tie: number;
   adjustments: Adjustment[];
+  /** The version callers last saw, and the onHand and reserved it stood for (see stateOf). */
+  ver: number;
+  seenOnHand: number;
+  seenReserved: number;
 }
 
 interface Line {
@@ -35,7 +39,22 @@ interface Line {
 /** The stored record is the reservation itself; callers get copies (see view). */
 type StoredReservation = Reservation;
 
-const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [] });
+const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [], ver: 0, seenOnHand: 0, seenReserved: 0 });
+
+/**
+ * The position as callers see it. Its version rises when onHand or reserved differ from what the
+ * last caller was shown: the same order as Redis's count of writes (position.lua), without a
+ * counter at every place that changes a position.
+ */
+function stateOf(sku: string, location: string, p: Position): PositionState {
+  const onHand = p.snap + p.adj;
+  if (onHand !== p.seenOnHand || p.reserved !== p.seenReserved) {
+    p.ver += 1;
+    p.seenOnHand = onHand;
+    p.seenReserved = p.reserved;
+  }
+  return { sku, location, onHand, reserved: p.reserved, version: p.ver };
+}
 
 /** ATP of one position under a line rule: the core's rule (engine/core/atp.ts), as atpOf in Lua. */
 export function positionAtp(onHand: number, reserved: number, rule: LineRule): number {
@@ -134,7 +153,7 @@ export class MemoryStore implements InventoryStore {
     return events.map((e) => {
       const p = this.position(e.sku, e.location, true);
       const outcome = e.type === 'snapshot' ? this.applySnapshot(p, e.qty, e.asOf, snapshotTie(e.eventId)) : this.applyAdjustment(p, e.eventId, e.qty, e.asOf);
-      return { outcome, position: { sku: e.sku, location: e.location, onHand: p.snap + p.adj, reserved: p.reserved } };
+      return { outcome, position: stateOf(e.sku, e.location, p) };
     });
   }
 
@@ -154,7 +173,7 @@ export class MemoryStore implements InventoryStore {
     if (!bySku) return [];
     const out: PositionState[] = [];
     // Already in location order (see position()).
-    for (const [location, p] of bySku) out.push({ sku, location, onHand: p.snap + p.adj, reserved: p.reserved });
+    for (const [location, p] of bySku) out.push(stateOf(sku, location, p));
     return out;
   }
 

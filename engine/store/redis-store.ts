@@ -84,7 +84,7 @@ export class RedisStore implements InventoryStore {
       const reply = await this.scripts.applyEvents(chunk, nowMs, routeSku);
       for (let k = 0; k < chunk.length; k++) {
         const event = chunk[k]!;
-        results[indices ? indices[k]! : start + k] = { outcome: outcomes[reply[3 * k]! - 1]!, position: { sku: event.sku, location: event.location, onHand: reply[3 * k + 1]!, reserved: reply[3 * k + 2]! } };
+        results[indices ? indices[k]! : start + k] = { outcome: outcomes[reply[4 * k]! - 1]!, position: { sku: event.sku, location: event.location, onHand: reply[4 * k + 1]!, reserved: reply[4 * k + 2]!, version: reply[4 * k + 3]! } };
       }
     };
     if (this.clustered) {

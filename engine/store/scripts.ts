@@ -24,9 +24,13 @@ type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
 /** The same script with its reply as Buffers (ioredis defines `<name>Buffer` beside each command). */
 type BufferCaller = (numKeys: number, ...args: (string | number)[]) => Promise<Buffer | Buffer[]>;
 
-/** The position layout of lua/includes/position.lua: format byte, then snapQty, adjSum, reserved (6 bytes each, little-endian), ... */
+/**
+ * The position layout of lua/includes/position.lua: format byte, then snapQty (6 bytes,
+ * little-endian), adjSum (5), reserved (6), due (4), snapAsOf (6), snapTie (4), adjCount (1),
+ * version (5, at 33).
+ */
 const positionSize = 38;
-const positionVersion = 2;
+const positionVersion = 3;
 const separator = 0x7c; // '|'
 
 function positionFormatError(posKey: string, location: string): Error {
@@ -48,7 +52,7 @@ export function decodePackedPositions(sku: string, posKey: () => string, packed:
     const v = bar + 1;
     const end = v + positionSize;
     if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
-    rows.push({ sku, location, onHand: packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 6), reserved: packed.readIntLE(v + 13, 6) });
+    rows.push({ sku, location, onHand: packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 5), reserved: packed.readIntLE(v + 12, 6), version: packed.readIntLE(v + 33, 5) });
     at = end + 1;
   }
   return rows;
@@ -93,8 +97,8 @@ export class Scripts {
   }
 
   /**
-   * Applies events in order; returns 3 numbers per event: outcome (1 applied, 2 duplicate,
-   * 3 stale), onHand, reserved. In a Cluster every event must be on routeSku.
+   * Applies events in order; returns 4 numbers per event: outcome (1 applied, 2 duplicate,
+   * 3 stale), onHand, reserved, the position's version. In a Cluster every event must be on routeSku.
    */
   async applyEvents(events: StockEvent[], nowMs: number, routeSku?: string): Promise<number[]> {
     let lines = '';

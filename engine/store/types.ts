@@ -18,6 +18,11 @@ export interface PositionState {
   location: string;
   onHand: number;
   reserved: number;
+  /**
+   * Rises with every change of the position (onHand or reserved), possibly by more than one: of
+   * two states of a position, the one with the higher version is the newer (the change feed carries it).
+   */
+  version: number;
 }
 
 export interface ApplyResult {

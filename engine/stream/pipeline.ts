@@ -295,7 +295,7 @@ export class ApplyPipeline {
         const location = locations!.get(p.location);
         for (const channel of network.channels) atp[channel.id] = positionAtp(p, location, channel);
       }
-      changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, atp, visibleAtMs, asOfMs: item.event.asOf });
+      changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, version: p.version, atp, visibleAtMs, asOfMs: item.event.asOf });
     });
     this.options.onApplied?.(events);
     // Publishing does not hold an apply slot: the next chunk goes to the store while this one's

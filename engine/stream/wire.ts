@@ -20,6 +20,12 @@ export interface AtpChange {
   location: string;
   onHand: number;
   reserved: number;
+  /**
+   * The position's version in the store (PositionState.version): two producers write the feed (the
+   * engine for stock, gateways for reservations), so arrival order is not store order; of two
+   * changes of a position, the higher version is the newer.
+   */
+  version: number;
   /** ATP of this position per channel id (0 where the channel does not sell the location). */
   atp: Record<string, number>;
   /** When the change became visible in the store, ms since the epoch. */
@@ -59,10 +65,10 @@ export function decodeAtpChange(value: Buffer | null | undefined): AtpChange | u
   }
   if (!isRecord(v)) return undefined;
   if (typeof v.sku !== 'string' || typeof v.location !== 'string') return undefined;
-  if (typeof v.onHand !== 'number' || typeof v.reserved !== 'number' || typeof v.visibleAtMs !== 'number') return undefined;
+  if (typeof v.onHand !== 'number' || typeof v.reserved !== 'number' || typeof v.version !== 'number' || typeof v.visibleAtMs !== 'number') return undefined;
   const atp: Record<string, number> = {};
   if (isRecord(v.atp)) for (const [k, n] of Object.entries(v.atp)) if (typeof n === 'number') atp[k] = n;
-  return { sku: v.sku, location: v.location, onHand: v.onHand, reserved: v.reserved, atp, visibleAtMs: v.visibleAtMs, ...(typeof v.asOfMs === 'number' ? { asOfMs: v.asOfMs } : {}) };
+  return { sku: v.sku, location: v.location, onHand: v.onHand, reserved: v.reserved, version: v.version, atp, visibleAtMs: v.visibleAtMs, ...(typeof v.asOfMs === 'number' ? { asOfMs: v.asOfMs } : {}) };
 }
 
 export function encodeReservationTransition(t: ReservationTransition): Buffer {

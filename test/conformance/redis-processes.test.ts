@@ -41,7 +41,7 @@ describe.skipIf(!redisUp)('Redis standalone, several processes', () => {
     expect(exits).toEqual([0, 0, 0, 0]);
     expect(summaries.reduce((n, s) => n + Number(s.held), 0)).toBe(100);
     expect(summaries.reduce((n, s) => n + Number(s.rejected), 0)).toBe(900);
-    expect(await store.positions('hot', Date.now())).toEqual([{ sku: 'hot', location: 'dc', onHand: 100, reserved: 100 }]);
+    expect(await store.positions('hot', Date.now())).toEqual([{ sku: 'hot', location: 'dc', onHand: 100, reserved: 100, version: expect.any(Number) }]);
     await store.close();
   });
 });

@@ -8,7 +8,7 @@ import { Inventory } from '../../engine/inventory.js';
 import { InventoryError } from '../../engine/store/errors.js';
 import { MemoryStore } from '../../engine/store/memory-store.js';
 import { RedisStore } from '../../engine/store/redis-store.js';
-import type { InventoryStore, LineRule, StockEvent } from '../../engine/store/types.js';
+import type { InventoryStore, LineRule, PositionState, StockEvent } from '../../engine/store/types.js';
 import { basketLinesMax } from '../../engine/store/validate.js';
 import { ModelError, ReferenceModel } from '../support/reference-model.js';
 import { redisClusterNodes, redisUrl, requireService } from '../support/services.js';
@@ -95,6 +95,7 @@ async function outcomeOf<T>(run: () => Promise<T>): Promise<T | string> {
 async function replay(store: InventoryStore, ops: Op[]): Promise<number> {
   const model = new ReferenceModel();
   const history: StockEvent[] = [];
+  const seen = new Map<string, PositionState>();
   let now = T0;
   for (const [step, op] of ops.entries()) {
     const where = `step ${step} ${JSON.stringify(op)}`;
@@ -119,7 +120,20 @@ async function replay(store: InventoryStore, ops: Op[]): Promise<number> {
     } else {
       expect(await store.expireDue(now), where).toBe(model.expireDue(now));
     }
-    for (const sku of skus) expect(await store.positions(sku, now), `${where}: positions of ${sku}`).toEqual(model.positions(sku, now));
+    for (const sku of skus) {
+      const positions = await store.positions(sku, now);
+      expect(positions.map(({ version: _, ...p }) => p), `${where}: positions of ${sku}`).toEqual(model.positions(sku, now));
+      // Versions never go back, and a position whose onHand or reserved changed has a higher one.
+      for (const p of positions) {
+        const key = `${sku}|${p.location}`;
+        const before = seen.get(key);
+        if (before) {
+          expect(p.version, `${where}: version of ${key}`).toBeGreaterThanOrEqual(before.version);
+          if (p.onHand !== before.onHand || p.reserved !== before.reserved) expect(p.version, `${where}: version of ${key} after a change`).toBeGreaterThan(before.version);
+        }
+        seen.set(key, p);
+      }
+    }
     for (const id of reservationIds) expect((await store.reservation(id, now))?.state, `${where}: reservation ${id}`).toBe(model.reservationState(id, now));
   }
   return ops.length;
@@ -188,8 +202,8 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       await store.transition('idem', 'fulfil', T0 + 3);
       const fulfilled = await store.transition('idem', 'fulfil', T0 + 4);
       expect(fulfilled.state).toBe('fulfilled');
-      expect(await store.positions('a', T0 + 5)).toEqual([{ sku: 'a', location: 'l', onHand: 7, reserved: 0 }]);
-      expect(await store.positions('b', T0 + 5)).toEqual([{ sku: 'b', location: 'l', onHand: 6, reserved: 0 }]);
+      expect(await store.positions('a', T0 + 5)).toEqual([{ sku: 'a', location: 'l', onHand: 7, reserved: 0, version: expect.any(Number) }]);
+      expect(await store.positions('b', T0 + 5)).toEqual([{ sku: 'b', location: 'l', onHand: 6, reserved: 0, version: expect.any(Number) }]);
       // The same event applied twice counts once.
       const delta: StockEvent = { type: 'delta', eventId: 'once', sku: 'a', location: 'l', qty: 5, asOf: T0 + 10 };
       await store.applyEvents([delta], T0 + 6);
@@ -207,7 +221,7 @@ describe.each(stores)('%s store', (_name, available, factory) => {
         if (r instanceof InventoryError) expect(r.message).toMatch(/retry/);
         else expect(r).toMatchObject({ id: 'same', state: 'held' });
       }
-      expect(await store.positions('twice', T0)).toEqual([{ sku: 'twice', location: 'l', onHand: 10, reserved: 4 }]);
+      expect(await store.positions('twice', T0)).toEqual([{ sku: 'twice', location: 'l', onHand: 10, reserved: 4, version: expect.any(Number) }]);
     });
 
     it('rejects bad input with a typed error that says what was wrong, and changes nothing', async () => {
@@ -233,7 +247,7 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       const unknown = await store.transition('nope', 'confirm', T0).catch((e: unknown) => e);
       expect((unknown as InventoryError).code).toBe('unknown_reservation');
       expect((unknown as InventoryError).message).toMatch(/reservation nope does not exist/);
-      expect(await store.positions('a', T0)).toEqual([{ sku: 'a', location: 'l', onHand: 10, reserved: 0 }]);
+      expect(await store.positions('a', T0)).toEqual([{ sku: 'a', location: 'l', onHand: 10, reserved: 0, version: expect.any(Number) }]);
       expect(await store.reservation('bad', T0)).toBeUndefined();
     });
 
@@ -248,7 +262,7 @@ describe.each(stores)('%s store', (_name, available, factory) => {
         ),
       );
       expect(results.filter((r) => r.state === 'held')).toHaveLength(100);
-      expect(await shared.positions('hot', T0)).toEqual([{ sku: 'hot', location: 'dc', onHand: 100, reserved: 100 }]);
+      expect(await shared.positions('hot', T0)).toEqual([{ sku: 'hot', location: 'dc', onHand: 100, reserved: 100, version: expect.any(Number) }]);
       if (racers.length > 1) await Promise.all(racers.map((r) => r.close()));
     });
 
@@ -350,7 +364,7 @@ describe.each(stores)('inventory over the %s store', (_name, available, factory)
       expect([channel.code, channel.message]).toEqual(['unknown_channel', 'channel "kiosk" is not configured: known channels are web, app']);
       const location = (await hold('web', 'dc-9')) as InventoryError;
       expect([location.code, location.message]).toEqual(['unknown_location', 'line 0: location "dc-9" is not in the network configuration']);
-      expect(await inventory.store.positions('k', T0)).toEqual([{ sku: 'k', location: 'dc-1', onHand: 10, reserved: 0 }]);
+      expect(await inventory.store.positions('k', T0)).toEqual([{ sku: 'k', location: 'dc-1', onHand: 10, reserved: 0, version: expect.any(Number) }]);
       expect(await inventory.store.reservation('x', T0)).toBeUndefined();
     });
   });

@@ -324,6 +324,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     await produce(kafka, topics.stock, [{ key: 'F', value: encodeStockEvent({ type: 'delta', eventId: 'f3', sku: 'F', location: 'store-1', qty: 2, asOf: T0 + 1 }) }]);
     await waitFor('the third change', () => changes.length >= 3, 60_000);
     expect(changes[2]).toMatchObject({ location: 'store-1', onHand: 12, atp: { web: 0, app: 0 } });
+    // Each change carries its position's version: the later change of store-1 has the higher one.
+    expect(changes[2]!.version).toBeGreaterThan(byLocation.get('store-1')!.version);
 
     // Reservations: a hold counts, its confirm does not count again; a confirm never seen held counts.
     const transitions = [

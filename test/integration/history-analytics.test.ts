@@ -40,11 +40,11 @@ describe('history on chDB', () => {
   });
 
   it('migrations are versioned and idempotent', async () => {
-    expect(await migrate(client, database)).toEqual([1, 2, 3]);
+    expect(await migrate(client, database)).toEqual([1, 2, 3, 4]);
     expect(await migrate(client, database)).toEqual([]);
     const versions = await rows<{ version: number }>(client, `SELECT version FROM ${database}.schema_migrations FINAL ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
-    expect(schemaVersion).toBe(3);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+    expect(schemaVersion).toBe(4);
   });
 
   it('stores every record once, through failed inserts and retries of inserts that did land', async () => {
@@ -168,11 +168,14 @@ describe('history on chDB', () => {
     const t0 = history.startMs;
     // On hand all along, but the web channel (buffer, threshold) shows 0 between t0+1s and t0+5s.
     await writer.atpChanges([
-      { sku: 'chan-sku', location: 'loc-9', onHand: 5, reserved: 0, atp: { web: 3, app: 5 }, visibleAtMs: t0 },
-      { sku: 'chan-sku', location: 'loc-9', onHand: 2, reserved: 0, atp: { web: 0, app: 2 }, visibleAtMs: t0 + 1_000 },
-      { sku: 'chan-sku', location: 'loc-9', onHand: 9, reserved: 0, atp: { web: 7, app: 9 }, visibleAtMs: t0 + 5_000 },
+      { sku: 'chan-sku', location: 'loc-9', onHand: 5, reserved: 0, version: 1, atp: { web: 3, app: 5 }, visibleAtMs: t0 },
+      { sku: 'chan-sku', location: 'loc-9', onHand: 2, reserved: 0, version: 2, atp: { web: 0, app: 2 }, visibleAtMs: t0 + 1_000 },
+      { sku: 'chan-sku', location: 'loc-9', onHand: 9, reserved: 0, version: 3, atp: { web: 7, app: 9 }, visibleAtMs: t0 + 5_000 },
     ]);
     await writer.close();
+    // The position version each change carried is kept (migration 4).
+    const versions = await rows<{ position_version: string | number }>(client, `SELECT position_version FROM ${database}.atp_changes WHERE sku = 'chan-sku' ORDER BY visible_at`);
+    expect(versions.map((v) => Number(v.position_version))).toEqual([1, 2, 3]);
     const query = { report: 'stockouts' as const, sku: 'chan-sku', sinceMs: t0 - hourMs, nowMs };
     expect(await runAnalytics(client, database, query)).toEqual([]);
     expect(await runAnalytics(client, database, { ...query, channel: 'app' })).toEqual([]);

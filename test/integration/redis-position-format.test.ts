@@ -20,10 +20,17 @@ describe.skipIf(!redisUp)('Redis position layout', () => {
     const store = RedisStore.connect({ url: redisUrl }, { keyPrefix });
     try {
       await store.applyEvents([{ type: 'snapshot', eventId: 'e1', sku: 'SKU-1', location: 'dc', qty: 10, asOf: 1 }]);
-      expect(await store.positions('SKU-1', Date.now())).toEqual([{ sku: 'SKU-1', location: 'dc', onHand: 10, reserved: 0 }]);
+      expect(await store.positions('SKU-1', Date.now())).toEqual([{ sku: 'SKU-1', location: 'dc', onHand: 10, reserved: 0, version: 1 }]);
+      const refused = /not written by this version of Instock .*reload its stock/;
+      // The 38-byte binary layout of the previous version (format byte 2, no position version).
+      const previous = Buffer.alloc(38);
+      previous[0] = 2;
+      previous.writeIntLE(10, 1, 6);
+      await raw.hset(new KeyBuilder(keyPrefix).sku('SKU-1').positions, 'dc', previous);
+      await expect(store.positions('SKU-1', Date.now())).rejects.toThrow(refused);
+      await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);
       // The text layout of earlier versions: "snapQty:adjSum:reserved:snapAsOf:snapTie:adjCount".
       await raw.hset(new KeyBuilder(keyPrefix).sku('SKU-1').positions, 'dc', '10:0:0:1:12345:0');
-      const refused = /not written by this version of Instock .*reload its stock/;
       await expect(store.positions('SKU-1', Date.now())).rejects.toThrow(refused);
       await expect(store.positionsMany(['SKU-1', 'SKU-2'], Date.now())).rejects.toThrow(refused);
       await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);

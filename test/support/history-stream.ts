@@ -98,7 +98,7 @@ export function generateHistory(shape: HistoryShape): GeneratedHistory {
     level.set(key, after);
     const reserved = after > 0 && next() < 0.1 ? after : 0;
     const visibleAtMs = Math.min(shape.endMs, at(i, shape.changes));
-    changes.push({ sku, location, onHand: after, reserved, atp: {}, visibleAtMs, asOfMs: visibleAtMs - 5 });
+    changes.push({ sku, location, onHand: after, reserved, version: i + 1, atp: {}, visibleAtMs, asOfMs: visibleAtMs - 5 });
   }
   return { stock, transitions, changes, startMs, endMs: shape.endMs };
 }

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { decodePackedPositions } from '../../engine/store/scripts.js';
 
-/** A position value as position.lua packs it ('<Bi6i6i6i6i6i5i2', 38 bytes). */
-function position(snap: number, adj: number, reserved: number, version = 2): Buffer {
+/** A position value as position.lua packs it ('<Bi6i5i6I4i6i4Bi5', 38 bytes). */
+function position(snap: number, adj: number, reserved: number, positionVersion = 7, format = 3): Buffer {
   const v = Buffer.alloc(38);
-  v[0] = version;
+  v[0] = format;
   v.writeIntLE(snap, 1, 6);
-  v.writeIntLE(adj, 7, 6);
-  v.writeIntLE(reserved, 13, 6);
-  v.writeIntLE(0x7c7c7c, 19, 6); // due: bytes equal to the separator must not matter
-  v.writeIntLE(1_790_000_000_000, 25, 6);
-  v.writeIntLE(-1, 31, 5);
-  v.writeIntLE(3, 36, 2);
+  v.writeIntLE(adj, 7, 5);
+  v.writeIntLE(reserved, 12, 6);
+  v.writeUIntLE(0x7c7c7c7c, 18, 4); // due: bytes equal to the separator must not matter
+  v.writeIntLE(1_790_000_000_000, 22, 6);
+  v.writeIntLE(-1, 28, 4);
+  v.writeUInt8(3, 32);
+  v.writeIntLE(positionVersion, 33, 5);
   return v;
 }
 
@@ -20,18 +21,19 @@ const packed = (...fields: (string | Buffer)[]) => Buffer.concat(fields.flatMap(
 
 describe('packed positions from Redis', () => {
   it('decodes every position by length, whatever bytes its value holds', () => {
-    const bytes = packed('DC-1', position(100, -7, 12), 'ST-02', position(0x7c7c, 0x7c, 0x7c), 'a:b/c', position(2 ** 40, -(2 ** 40) + 5, 0));
+    const bytes = packed('DC-1', position(100, -7, 12), 'ST-02', position(0x7c7c, 0x7c, 0x7c, 0x7c7c7c), 'a:b/c', position(2 ** 40, -(2 ** 38) + 5, 0, 2 ** 38 + 1));
     expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toEqual([
-      { sku: 'SKU-1', location: 'DC-1', onHand: 93, reserved: 12 },
-      { sku: 'SKU-1', location: 'ST-02', onHand: 0x7c7c + 0x7c, reserved: 0x7c },
-      { sku: 'SKU-1', location: 'a:b/c', onHand: 5, reserved: 0 },
+      { sku: 'SKU-1', location: 'DC-1', onHand: 93, reserved: 12, version: 7 },
+      { sku: 'SKU-1', location: 'ST-02', onHand: 0x7c7c + 0x7c, reserved: 0x7c, version: 0x7c7c7c },
+      { sku: 'SKU-1', location: 'a:b/c', onHand: 2 ** 40 - 2 ** 38 + 5, reserved: 0, version: 2 ** 38 + 1 },
     ]);
     expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', Buffer.alloc(0))).toEqual([]);
   });
 
   it.each([
     ['a text value of an earlier layout', packed('dc', '10:0:0:1:12345:0')],
-    ['another format byte', packed('dc', position(1, 0, 0, 1))],
+    ['another format byte', packed('dc', position(1, 0, 0, 1, 2))],
+    ['the 38-byte layout of the previous version (format byte 2)', packed('dc', position(1, 0, 0, 7, 2))],
     ['a value one byte short', packed('dc', position(1, 0, 0).subarray(0, 37))],
     ['a value one byte long, then another position', packed('dc', Buffer.concat([position(1, 0, 0), Buffer.from('x')]), 'st', position(1, 0, 0))],
     ['a field without a value', Buffer.from('dc')],

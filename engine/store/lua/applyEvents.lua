@@ -9,12 +9,13 @@
 -- ARGV[1] key prefix  ARGV[2] nowMs (for releasing expired holds first)  ARGV[3] E (event count)
 -- ARGV[4] every event of the batch, in order, one "\n"-terminated line each:
 --   "sku|type|qty|asOf|tie|location|eventId": type ("s" snapshot | "d" delta), qty, asOf, snapshot
---   tie (32-bit hash of eventId, 0 for deltas), eventId last (it may contain any character but a
+--   tie (31-bit hash of eventId, 0 for deltas), eventId last (it may contain any character but a
 --   newline; SKUs and locations never contain '|', validate.ts). One argument for the whole
 --   batch: an argument per event cost more to send, receive and parse than the events' own work.
 -- Keys used per SKU: positions hash, open reservation lines (expire.lua), and per position its
 --   adjustments hash (position.lua).
--- Returns a flat array, 3 per event: outcome (1 applied, 2 duplicate, 3 stale), onHand, reserved.
+-- Returns a flat array, 4 per event: outcome (1 applied, 2 duplicate, 3 stale), onHand, reserved,
+-- the position's version (position.lua).
 
 --!include keys.lua
 --!include position.lua
@@ -43,6 +44,7 @@ for sku, kind, qty, asOf, tie, loc, eventId in string.gmatch(ARGV[4], '([^|\n]+)
   out[#out + 1] = outcome
   out[#out + 1] = p.snap + p.adj
   out[#out + 1] = p.res
+  out[#out + 1] = p.ver
 end
 if e ~= tonumber(ARGV[3]) then error('applyEvents: ' .. e .. ' events parsed of ' .. ARGV[3] .. ' sent') end
 return out
