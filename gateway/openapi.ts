@@ -88,7 +88,7 @@ const schemas: Record<string, Schema> = {
     },
     ['id', 'channel', 'state', 'lines', 'createdAtMs', 'expiresAtMs'],
   ),
-  Positions: obj({ sku: str, positions: arr(obj({ sku: str, location: str, onHand: int, reserved: int, atp: { type: 'object', additionalProperties: int } })) }),
+  Positions: obj({ sku: str, positions: arr(obj({ sku: str, location: str, onHand: int, reserved: int, version: { ...int, description: 'Rises with every change of the position: of two states, the higher version is the newer.' }, atp: { type: 'object', additionalProperties: int } })) }),
   LocationStatus: obj({ status: { enum: ['active', 'paused'] } }),
   LocationStatusAnswer: obj({ id: str, status: { enum: ['active', 'paused'] } }),
   Events: obj({ events: arr({ type: 'object', description: 'Stock event, wire format of DESIGN.md.' }) }),
