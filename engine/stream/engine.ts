@@ -144,6 +144,12 @@ interface PartitionState {
   revoked: boolean;
   /** Shedding cold events since this offset (see "Cold overflow" above); undefined: not shedding. */
   shedFrom: bigint | undefined;
+  /**
+   * SKUs with an event skipped since shedFrom: their later events are skipped too, even if the SKU
+   * turned hot meanwhile, so that a SKU's events are never applied out of delivered order (at most
+   * shedReadAheadMax SKUs; emptied by the rewind).
+   */
+  shedSkus: Set<string>;
   /** An eachBatch of this partition is running (a rewind from outside waits for it to end). */
   inBatch: boolean;
 }
@@ -265,7 +271,7 @@ export class StreamEngine {
   private partitionState(partition: number): PartitionState {
     let state = this.partitions.get(partition);
     if (!state) {
-      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, inBatch: false };
+      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, shedSkus: new Set(), inBatch: false };
       this.partitions.set(partition, state);
     }
     return state;
@@ -317,9 +323,12 @@ export class StreamEngine {
     const decodedAll = await this.decode(messages, nowMs);
     messages.forEach((message, i) => {
       const decoded = decodedAll[i]!;
-      // Shedding: cold events wait in Kafka, malformed ones are dead-lettered when read again.
-      if (shedding && (!decoded.ok || this.pipeline.laneOf(decoded.event.sku, nowMs) === 'cold')) skipped += 1;
-      else if (decoded.ok) good.push(decoded.event);
+      // Shedding: cold events wait in Kafka, malformed ones are dead-lettered when read again, and a
+      // SKU with a skipped event has all its later ones skipped (its order holds across a re-tier).
+      if (shedding && (!decoded.ok || state.shedSkus.has(decoded.event.sku) || this.pipeline.laneOf(decoded.event.sku, nowMs) === 'cold')) {
+        skipped += 1;
+        if (decoded.ok) state.shedSkus.add(decoded.event.sku);
+      } else if (decoded.ok) good.push(decoded.event);
       else {
         this.counters.rejected[decoded.reason] = (this.counters.rejected[decoded.reason] ?? 0) + 1;
         this.metrics.rejected.inc({ reason: decoded.reason });
@@ -414,6 +423,7 @@ export class StreamEngine {
     state.pending = state.pending.filter((p) => p.firstOffset < from);
     this.pipeline.discard((t) => dropped.has(t));
     state.shedFrom = undefined;
+    state.shedSkus.clear();
     this.counters.rewinds += 1;
     this.consumer!.seek({ topic: this.options.topics.stock, partition: state.partition, offset: String(from) });
     return true;

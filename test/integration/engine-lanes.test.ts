@@ -285,6 +285,17 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
       return ranks.reduce((a, b) => a + b, 0) / ranks.length;
     };
     expect(meanRank(true) / meanRank(false)).toBeLessThan(0.75);
+    // Every SKU's events were first applied in the order they were delivered.
+    const outOfOrder: string[] = [];
+    for (const list of byPartition) {
+      const lastRank = new Map<string, number>();
+      for (const e of list) {
+        const rank = firstApplied.get(e.eventId)!;
+        if (rank < (lastRank.get(e.sku) ?? -1)) outOfOrder.push(`${e.sku} ${e.eventId}`);
+        lastRank.set(e.sku, rank);
+      }
+    }
+    expect(outOfOrder.slice(0, 10)).toEqual([]);
     await expectExact(redis, events);
   }, 200_000);
 
