@@ -62,6 +62,12 @@ const workerBatchMin = 256;
 const decodeQueueMax = 16;
 /** How long a rebalance or a stop waits for chunks in flight before handing the rest back. */
 const handBackWaitMsMax = 10_000;
+/**
+ * Dead-letter events not yet acknowledged by Kafka: at this many the partitions pause (the DLQ is
+ * down, or slower than the bad events come), and they resume at half. Without it a dead DLQ would
+ * let the engine read on with every bad event, its bytes and its batch's ticket held in memory.
+ */
+const deadInFlightMax = 10_000;
 /** A failed DLQ send is retried after this long, doubling up to the max, while the engine runs. */
 const sendRetryMsMin = 100;
 const sendRetryMsMax = 5_000;
@@ -171,6 +177,9 @@ export class StreamEngine {
   private readonly commitsDue = new Map<number, bigint>();
   private committing: Promise<void> | undefined;
   private resumeScheduled = false;
+  /** Dead-letter events handed to sendDead and not acknowledged yet (bounded: deadInFlightMax). */
+  private deadInFlight = 0;
+  private readonly deadRoomWaiters: (() => void)[] = [];
   private fixedLocations: KnownLocations | undefined;
   private stopping = false;
   private readonly timers: (() => void)[] = [];
@@ -241,8 +250,7 @@ export class StreamEngine {
           const last = batch.messages[batch.messages.length - 1]!.offset;
           // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
           resolveOffset(last);
-          const readAhead = state.shedFrom === undefined ? 0n : BigInt(last) + 1n - state.shedFrom;
-          if (this.pipeline.full(this.pauseLanes) || readAhead >= BigInt(shedReadAheadMax)) this.pause(state);
+          this.pauseIfBehind(state, last);
         } finally {
           state.inBatch = false;
         }
@@ -353,7 +361,12 @@ export class StreamEngine {
     this.counters.shedEvents += skipped;
     if (dead.length > 0) {
       ticket.hold();
-      void this.sendDead(dead).then((sent) => sent && ticket.release());
+      this.deadInFlight += dead.length;
+      void this.sendDead(dead).then((sent) => {
+        this.deadInFlight -= dead.length;
+        if (this.deadInFlight <= deadInFlightMax / 2) for (const resolve of this.deadRoomWaiters.splice(0)) resolve();
+        if (sent) ticket.release();
+      });
     }
     this.pipeline.enqueue(good, ticket, nowMs);
     ticket.seal();
@@ -429,6 +442,15 @@ export class StreamEngine {
     return true;
   }
 
+  /**
+   * After a batch: pause its partition when a lane it feeds is at its bound, when it sheds and has
+   * read shedReadAheadMax past its shed offset, or when the DLQ is behind (its sends failing).
+   */
+  private pauseIfBehind(state: PartitionState, lastOffset: string): void {
+    const readAhead = state.shedFrom === undefined ? 0n : BigInt(lastOffset) + 1n - state.shedFrom;
+    if (this.pipeline.full(this.pauseLanes) || readAhead >= BigInt(shedReadAheadMax) || this.deadInFlight >= deadInFlightMax) this.pause(state);
+  }
+
   private pause(state: PartitionState): void {
     if (state.paused || state.revoked || this.stopping) return;
     state.paused = true;
@@ -437,10 +459,16 @@ export class StreamEngine {
     this.updatePaused();
     if (this.resumeScheduled) return;
     this.resumeScheduled = true;
-    void this.pipeline.room().then(() => {
+    void Promise.all([this.pipeline.room(), this.deadRoom()]).then(() => {
       this.resumeScheduled = false;
       this.resumeAll();
     });
+  }
+
+  /** Resolves once the dead-letter events not yet acknowledged are at most half their bound. */
+  private deadRoom(): Promise<void> {
+    if (this.deadInFlight <= deadInFlightMax / 2 || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.deadRoomWaiters.push(resolve));
   }
 
   private resumeAll(): void {
