@@ -19,7 +19,8 @@ export const qtyMax = 1_000_000_000;
 /** 2000-01-01T00:00:00Z. An earlier asOf is almost always seconds sent where ms are expected. */
 export const asOfMsMin = 946_684_800_000;
 /**
- * How far ahead of the engine's clock a source clock may be. A snapshot dated in the future would
+ * How far ahead of the time an event was produced (its Kafka timestamp; the submit time in the
+ * embedded default) a source clock may be. A snapshot dated in the future would
  * make every real snapshot until then look older and be ignored, freezing the position, so a
  * badly set source clock is rejected rather than trusted. 15 min covers ordinary clock skew.
  */
@@ -57,7 +58,7 @@ export type StockEventValidation = { ok: true; event: StockEvent } | { ok: false
 export interface StockEventCheckOptions {
   /** When given, an event for a location it does not know is rejected as `unknown_location`. */
   locationExists?: (locationId: string) => boolean;
-  /** The engine's clock; when given, an asOf more than asOfFutureMsMax ahead of it is rejected. */
+  /** When the event was produced (its Kafka timestamp); an asOf more than asOfFutureMsMax ahead of it is rejected. */
   nowMs?: number;
 }
 
@@ -123,7 +124,7 @@ export function validateStockEvent(input: unknown, options: StockEventCheckOptio
   if (!Number.isInteger(asOf)) return reject('bad_as_of', `field "asOf" is ${shown(asOf)}: expected an integer of ms since the epoch`);
   if (asOf < asOfMsMin) return reject('bad_as_of', `field "asOf" is ${asOf}, before the year 2000: expected ms since the epoch (seconds were probably sent)`);
   if (options.nowMs !== undefined && asOf > options.nowMs + asOfFutureMsMax) {
-    return reject('bad_as_of', `field "asOf" is ${asOf}, ${Math.round((asOf - options.nowMs) / 60_000)} min ahead of the engine clock (at most ${asOfFutureMsMax / 60_000} min accepted): fix the source clock`);
+    return reject('bad_as_of', `field "asOf" is ${asOf}, ${Math.round((asOf - options.nowMs) / 60_000)} min ahead of the time the message was produced (at most ${asOfFutureMsMax / 60_000} min accepted): fix the source clock`);
   }
 
   let source: string | undefined;

@@ -10,7 +10,8 @@ export interface DecodeTask {
   lengths: number[];
   /** Known location ids; empty: no location check. */
   locations: readonly string[];
-  nowMs: number;
+  /** Per message, the time an asOf is judged against (its Kafka timestamp). */
+  times: number[];
 }
 
 let known: { key: string; set: Set<string> } | undefined;
@@ -26,10 +27,10 @@ export default function decodeBatch(task: DecodeTask): Decoded[] {
   let at = 0;
   task.lengths.forEach((length, i) => {
     if (length < 0) {
-      out[i] = decodeStockEvent(null, { locationExists, nowMs: task.nowMs });
+      out[i] = decodeStockEvent(null, { locationExists, nowMs: task.times[i]! });
       return;
     }
-    out[i] = decodeStockEvent(bytes.subarray(at, at + length), { locationExists, nowMs: task.nowMs });
+    out[i] = decodeStockEvent(bytes.subarray(at, at + length), { locationExists, nowMs: task.times[i]! });
     at += length;
   });
   return out;

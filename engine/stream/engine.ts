@@ -295,11 +295,20 @@ export class StreamEngine {
     return network ? networkLocations(network) : undefined;
   }
 
-  private async decode(messages: { value: Buffer | null }[], nowMs: number): Promise<Decoded[]> {
+  /**
+   * Decodes and validates a batch. An asOf too far ahead is judged against the message's Kafka
+   * timestamp, not the engine's clock: read again after a crash, an hour later, the same event gets
+   * the same verdict (nowMs stands in for a message without one).
+   */
+  private async decode(messages: { value: Buffer | null; timestamp?: string }[], nowMs: number): Promise<Decoded[]> {
     const known = this.knownLocations();
+    const times = messages.map((m) => {
+      const t = Number(m.timestamp);
+      return Number.isFinite(t) && t > 0 ? t : nowMs;
+    });
     if (!this.decoder || messages.length < workerBatchMin) {
       const locationExists = known && known.ids.length > 0 ? (id: string) => known.set.has(id) : undefined;
-      return messages.map((m) => decodeStockEvent(m.value, { locationExists, nowMs }));
+      return messages.map((m, i) => decodeStockEvent(m.value, { locationExists, nowMs: times[i]! }));
     }
     const locations = known?.ids ?? [];
     const lengths = messages.map((m) => (m.value ? m.value.length : -1));
@@ -312,11 +321,11 @@ export class StreamEngine {
       at += m.value.length;
     }
     this.counters.workerBatches += 1;
-    return this.decoder.run({ buffer, lengths, locations, nowMs }, { transferList: [buffer] });
+    return this.decoder.run({ buffer, lengths, times, locations }, { transferList: [buffer] });
   }
 
   /** Decodes a delivered batch, queues its ticket in the partition, its valid events in the lanes and its bad ones to the DLQ. */
-  private async take(state: PartitionState, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void> {
+  private async take(state: PartitionState, messages: { key: Buffer | null; value: Buffer | null; offset: string; timestamp?: string }[]): Promise<void> {
     const partition = state.partition;
     const nowMs = Date.now();
     const firstOffset = BigInt(messages[0]!.offset);

@@ -41,9 +41,16 @@ describe('worker-side batch decoding', () => {
     const packed = Buffer.concat(values.filter((v): v is Buffer => v !== null));
     const buffer = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.length);
     const locations = ['store-001'];
-    const batch = decodeBatch({ buffer, lengths, locations, nowMs: Date.now() });
-    const oneByOne = values.map((v) => decodeStockEvent(v, { locationExists: (id) => locations.includes(id), nowMs: Date.now() }));
+    const times = values.map(() => Date.now());
+    const batch = decodeBatch({ buffer, lengths, times, locations });
+    const oneByOne = values.map((v, i) => decodeStockEvent(v, { locationExists: (id) => locations.includes(id), nowMs: times[i]! }));
     expect(batch).toEqual(oneByOne);
     expect(batch.map((d) => (d.ok ? 'ok' : d.reason))).toEqual(['ok', 'not_decodable', 'not_decodable', 'unknown_location', 'zero_delta']);
+    // An asOf is judged against each message's own time (its Kafka timestamp): the same bytes, an
+    // hour apart, get the verdict of their message, not of the moment they are read.
+    const ahead = encodeStockEvent({ ...event, eventId: 'e-ahead', asOf: event.asOf + 3_600_000 });
+    const twice = Buffer.concat([ahead, ahead]);
+    const judged = decodeBatch({ buffer: twice.buffer.slice(twice.byteOffset, twice.byteOffset + twice.length), lengths: [ahead.length, ahead.length], times: [event.asOf, event.asOf + 3_600_000], locations: [] });
+    expect(judged.map((d) => (d.ok ? 'ok' : d.reason))).toEqual(['bad_as_of', 'ok']);
   });
 });
