@@ -296,15 +296,16 @@ export class StreamEngine {
   }
 
   /**
-   * Decodes and validates a batch. An asOf too far ahead is judged against the message's Kafka
-   * timestamp, not the engine's clock: read again after a crash, an hour later, the same event gets
-   * the same verdict (nowMs stands in for a message without one).
+   * Decodes and validates a batch. An asOf too far ahead is judged against the earlier of the
+   * message's Kafka timestamp and the engine's clock: read again after a crash, an hour later, an
+   * event from a sound source gets the same verdict (its timestamp), and a producer whose clock is
+   * ahead cannot vouch for its own asOf (the engine's clock).
    */
   private async decode(messages: { value: Buffer | null; timestamp?: string }[], nowMs: number): Promise<Decoded[]> {
     const known = this.knownLocations();
     const times = messages.map((m) => {
       const t = Number(m.timestamp);
-      return Number.isFinite(t) && t > 0 ? t : nowMs;
+      return Number.isFinite(t) && t > 0 ? Math.min(t, nowMs) : nowMs;
     });
     if (!this.decoder || messages.length < workerBatchMin) {
       const locationExists = known && known.ids.length > 0 ? (id: string) => known.set.has(id) : undefined;
