@@ -86,6 +86,8 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   const kinds = backends(config);
   const velocity = new VelocityTracker();
   const closers: (() => Promise<void> | void)[] = [];
+  // The statuses in force before the first request (a pause survives a restart), then every second.
+  await network.refresh().catch((error: unknown) => process.stderr.write(`location statuses could not be read from the store, starting from the file's: ${error instanceof Error ? error.message : String(error)}\n`));
   // Stopped first on shutdown (closers run in order): no read of a store being closed.
   closers.unshift(
     network.follow(undefined, (error) => {
@@ -184,6 +186,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   }
 
   const service = new GatewayService(store, network, feeds);
+  closers.unshift(() => service.close());
   const corsOrigins = config.gatewayCorsOrigins.split(',').map((s) => s.trim()).filter(Boolean);
   const gateway = await startGateway({
     host: config.gatewayHost,

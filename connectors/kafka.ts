@@ -15,6 +15,8 @@ export interface TopicSpec {
   topic: string;
   partitions: number;
   replication: number;
+  /** Topic settings at creation (e.g. message.timestamp.type). */
+  config?: Record<string, string>;
 }
 
 /** Each client's brokers and id, for the native clients built beside it (BatchProducer). */
@@ -125,7 +127,7 @@ export async function ensureTopics(admin: Admin, topics: TopicSpec[]): Promise<s
   if (missing.length > 0) {
     await admin.createTopics({
       timeout: 30_000,
-      topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replication })),
+      topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replication, configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })) })),
     });
   }
   return missing.map((t) => t.topic);
@@ -137,5 +139,9 @@ export function instockTopics(config: { kafkaTopicStock: string; kafkaTopicChang
     topic,
     partitions: config.kafkaPartitions,
     replication: config.kafkaReplication,
+    // Stock events carry the broker's append time: the engine judges an asOf too far ahead against
+    // it (codec validation), which a source whose clock runs ahead cannot forge, and which is the
+    // same when an event is read again after a crash.
+    ...(topic === config.kafkaTopicStock ? { config: { 'message.timestamp.type': 'LogAppendTime' } } : {}),
   }));
 }

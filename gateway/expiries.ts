@@ -11,7 +11,10 @@
 
 export interface WatchedHold {
   id: string;
+  /** When the hold lapses: the time its `expired` transition carries. */
   expiresAtMs: number;
+  /** When to read it back (its expiry, or later after a failed read): the heap's order. */
+  checkAtMs: number;
 }
 
 export class ExpiryWatch {
@@ -35,7 +38,7 @@ export class ExpiryWatch {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (heap[parent]!.expiresAtMs <= hold.expiresAtMs) break;
+      if (heap[parent]!.checkAtMs <= hold.checkAtMs) break;
       heap[i] = heap[parent]!;
       i = parent;
     }
@@ -43,10 +46,10 @@ export class ExpiryWatch {
     return true;
   }
 
-  /** Removes and returns the holds due at `nowMs` (expiresAtMs <= nowMs), earliest first, at most `limit`. */
+  /** Removes and returns the holds to check at `nowMs` (checkAtMs <= nowMs), earliest first, at most `limit`. */
   due(nowMs: number, limit: number): WatchedHold[] {
     const out: WatchedHold[] = [];
-    while (out.length < limit && this.heap.length > 0 && this.heap[0]!.expiresAtMs <= nowMs) out.push(this.pop());
+    while (out.length < limit && this.heap.length > 0 && this.heap[0]!.checkAtMs <= nowMs) out.push(this.pop());
     return out;
   }
 
@@ -60,8 +63,8 @@ export class ExpiryWatch {
         const left = 2 * i + 1;
         if (left >= heap.length) break;
         const right = left + 1;
-        const child = right < heap.length && heap[right]!.expiresAtMs < heap[left]!.expiresAtMs ? right : left;
-        if (heap[child]!.expiresAtMs >= last.expiresAtMs) break;
+        const child = right < heap.length && heap[right]!.checkAtMs < heap[left]!.checkAtMs ? right : left;
+        if (heap[child]!.checkAtMs >= last.checkAtMs) break;
         heap[i] = heap[child]!;
         i = child;
       }

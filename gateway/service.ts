@@ -50,13 +50,26 @@ export class GatewayService {
   private expiryCheck: Promise<void> | undefined;
   private lastHoldMs = 0;
 
+  private readonly clock: () => number;
+  private readonly expiryCheckMs: number | false;
+
   constructor(
     readonly store: InventoryStore,
     readonly network: NetworkState,
     private readonly feeds: GatewayFeeds = noFeeds,
+    /** clock: the gateway's (tests fix it); expiryCheckMs false: no timer, the caller runs publishExpiries. */
+    options: { clock?: () => number; expiryCheckMs?: number | false } = {},
   ) {
     this.inventory = new Inventory(store, network.current());
     network.onChange((n) => this.inventory.setNetwork(n));
+    this.clock = options.clock ?? Date.now;
+    this.expiryCheckMs = options.expiryCheckMs ?? expiryCheckMs;
+  }
+
+  /** Stops the expiry timer (holds still watched are not published). */
+  close(): void {
+    clearInterval(this.expiryTimer);
+    this.expiryTimer = undefined;
   }
 
   channel(network: NetworkConfig, id: string): Channel {
@@ -170,7 +183,7 @@ export class GatewayService {
         },
       ]);
       if (reservation.state === 'held') {
-        this.publishChanges(reservation, nowMs);
+        void this.publishChanges(reservation, nowMs);
         this.watchExpiry(reservation);
       }
     }
@@ -178,9 +191,9 @@ export class GatewayService {
   }
 
   private watchExpiry(reservation: Reservation): void {
-    this.expiries.add({ id: reservation.id, expiresAtMs: reservation.expiresAtMs });
-    if (!this.expiryTimer) {
-      this.expiryTimer = setInterval(() => void this.publishExpiries(Date.now()), expiryCheckMs);
+    this.expiries.add({ id: reservation.id, expiresAtMs: reservation.expiresAtMs, checkAtMs: reservation.expiresAtMs });
+    if (!this.expiryTimer && this.expiryCheckMs !== false) {
+      this.expiryTimer = setInterval(() => void this.publishExpiries(this.clock()), this.expiryCheckMs);
       // Never what keeps a process alive.
       this.expiryTimer.unref();
     }
@@ -189,7 +202,8 @@ export class GatewayService {
   /**
    * Reads back the watched holds due at nowMs: those released as expired publish the `expired`
    * transition and their positions' ATP; those still held (a clock ahead of the store's) wait
-   * again; the rest published their own transition already. One check at a time.
+   * again; the rest published their own transition already. One check at a time, its position
+   * reads included (at most expiryCheckMax holds a check).
    */
   publishExpiries(nowMs: number): Promise<void> {
     this.expiryCheck ??= (async () => {
@@ -201,15 +215,15 @@ export class GatewayService {
             reservation = await this.store.reservation(hold.id, nowMs);
           } catch {
             // The store is unreachable: try again at the next check.
-            this.expiries.add({ id: hold.id, expiresAtMs: nowMs + expiryCheckMs });
+            this.expiries.add({ ...hold, checkAtMs: nowMs + expiryCheckMs });
             return;
           }
           if (!reservation) return;
           if (reservation.state === 'held') {
-            this.expiries.add({ id: hold.id, expiresAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
+            this.expiries.add({ ...hold, checkAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
           } else if (reservation.state === 'released' && reservation.expired) {
             this.feeds.transitions([{ reservationId: reservation.id, channel: reservation.channel, transition: 'expired', lines: reservation.lines, atMs: hold.expiresAtMs }]);
-            this.publishChanges(reservation, nowMs);
+            await this.publishChanges(reservation, nowMs);
           }
         }),
       );
@@ -228,7 +242,7 @@ export class GatewayService {
       if (kind !== 'held' && kind !== 'rejected') {
         this.feeds.transitions([{ reservationId: id, channel: reservation.channel, transition: kind, lines: reservation.lines, atMs: nowMs }]);
       }
-      this.publishChanges(reservation, nowMs);
+      void this.publishChanges(reservation, nowMs);
     }
     return reservation;
   }
@@ -237,11 +251,11 @@ export class GatewayService {
     return this.store.reservation(validateReservationId(reservationId), nowMs);
   }
 
-  /** ATP changes of the positions a reservation touched, read after the fact, for live stock. */
-  private publishChanges(reservation: Reservation, nowMs: number): void {
+  /** ATP changes of the positions a reservation touched, read after the fact, for live stock. Never rejects. */
+  private publishChanges(reservation: Reservation, nowMs: number): Promise<void> {
     const skus = [...new Set(reservation.lines.map((l) => l.sku))];
     const touched = new Set(reservation.lines.map((l) => `${l.sku}\u0000${l.location}`));
-    void Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)))
+    return Promise.all(skus.map((sku) => this.store.positions(sku, nowMs)))
       .then((all) => {
         const network = this.network.current();
         const locations = locationIndex(network);

@@ -19,8 +19,8 @@ export const qtyMax = 1_000_000_000;
 /** 2000-01-01T00:00:00Z. An earlier asOf is almost always seconds sent where ms are expected. */
 export const asOfMsMin = 946_684_800_000;
 /**
- * How far ahead of the time an event was produced (its Kafka timestamp, or the engine's clock if
- * that is earlier; the submit time in the embedded default) a source clock may be. A snapshot dated in the future would
+ * How far ahead of the time an event reached Kafka (its timestamp: the broker's append time on the
+ * stock topic Instock creates; the submit time in the embedded default) a source clock may be. A snapshot dated in the future would
  * make every real snapshot until then look older and be ignored, freezing the position, so a
  * badly set source clock is rejected rather than trusted. 15 min covers ordinary clock skew.
  */

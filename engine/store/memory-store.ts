@@ -39,12 +39,13 @@ interface Line {
 /** The stored record is the reservation itself; callers get copies (see view). */
 type StoredReservation = Reservation;
 
-const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [], ver: 0, seenOnHand: 0, seenReserved: 0 });
+const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [], ver: 0, seenOnHand: Number.NaN, seenReserved: Number.NaN });
 
 /**
  * The position as callers see it. Its version rises when onHand or reserved differ from what the
- * last caller was shown: the same order as Redis's count of writes (position.lua), without a
- * counter at every place that changes a position.
+ * last caller was shown (a new position's first showing is version 1, as its first write is in
+ * Redis): the same order as Redis's count of writes (position.lua), without a counter at every
+ * place that changes a position.
  */
 function stateOf(sku: string, location: string, p: Position): PositionState {
   const onHand = p.snap + p.adj;

@@ -296,16 +296,17 @@ export class StreamEngine {
   }
 
   /**
-   * Decodes and validates a batch. An asOf too far ahead is judged against the earlier of the
-   * message's Kafka timestamp and the engine's clock: read again after a crash, an hour later, an
-   * event from a sound source gets the same verdict (its timestamp), and a producer whose clock is
-   * ahead cannot vouch for its own asOf (the engine's clock).
+   * Decodes and validates a batch. An asOf too far ahead is judged against the message's Kafka
+   * timestamp, not the engine's clock, so that an event read again after a crash, an hour later,
+   * gets the same verdict. The stock topic is created with message.timestamp.type=LogAppendTime
+   * (instockTopics): the timestamp is then the broker's, which a source whose clock runs ahead
+   * cannot set (with CreateTime it is the producer's own). nowMs stands in for a message without one.
    */
   private async decode(messages: { value: Buffer | null; timestamp?: string }[], nowMs: number): Promise<Decoded[]> {
     const known = this.knownLocations();
     const times = messages.map((m) => {
       const t = Number(m.timestamp);
-      return Number.isFinite(t) && t > 0 ? Math.min(t, nowMs) : nowMs;
+      return Number.isFinite(t) && t > 0 ? t : nowMs;
     });
     if (!this.decoder || messages.length < workerBatchMin) {
       const locationExists = known && known.ids.length > 0 ? (id: string) => known.set.has(id) : undefined;
@@ -469,10 +470,19 @@ export class StreamEngine {
     this.updatePaused();
     if (this.resumeScheduled) return;
     this.resumeScheduled = true;
-    void Promise.all([this.pipeline.room(), this.deadRoom()]).then(() => {
+    void this.roomEverywhere().then(() => {
       this.resumeScheduled = false;
       this.resumeAll();
     });
+  }
+
+  /**
+   * Resolves once the lanes and the DLQ backlog both have room, at the same time: a partition
+   * paused for one while a resume waits for the other must not be resumed by that resume early.
+   */
+  private async roomEverywhere(): Promise<void> {
+    do await Promise.all([this.pipeline.room(), this.deadRoom()]);
+    while (!this.stopping && !(this.pipeline.roomy() && this.deadInFlight <= deadInFlightMax / 2));
   }
 
   /** Resolves once the dead-letter events not yet acknowledged are at most half their bound. */

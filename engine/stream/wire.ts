@@ -65,10 +65,12 @@ export function decodeAtpChange(value: Buffer | null | undefined): AtpChange | u
   }
   if (!isRecord(v)) return undefined;
   if (typeof v.sku !== 'string' || typeof v.location !== 'string') return undefined;
-  if (typeof v.onHand !== 'number' || typeof v.reserved !== 'number' || typeof v.version !== 'number' || typeof v.visibleAtMs !== 'number') return undefined;
+  if (typeof v.onHand !== 'number' || typeof v.reserved !== 'number' || typeof v.visibleAtMs !== 'number') return undefined;
+  // Written before positions had versions (an older engine or gateway, a backlog): version 0.
+  if (v.version !== undefined && typeof v.version !== 'number') return undefined;
   const atp: Record<string, number> = {};
   if (isRecord(v.atp)) for (const [k, n] of Object.entries(v.atp)) if (typeof n === 'number') atp[k] = n;
-  return { sku: v.sku, location: v.location, onHand: v.onHand, reserved: v.reserved, version: v.version, atp, visibleAtMs: v.visibleAtMs, ...(typeof v.asOfMs === 'number' ? { asOfMs: v.asOfMs } : {}) };
+  return { sku: v.sku, location: v.location, onHand: v.onHand, reserved: v.reserved, version: typeof v.version === 'number' ? v.version : 0, atp, visibleAtMs: v.visibleAtMs, ...(typeof v.asOfMs === 'number' ? { asOfMs: v.asOfMs } : {}) };
 }
 
 export function encodeReservationTransition(t: ReservationTransition): Buffer {

@@ -311,6 +311,16 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect((await store.positionsMany(['m2', 'm1'], T0 + 2_000))[0]![0]!.reserved).toBe(0);
     });
 
+    it('gives a position version 1 or more from its first state on (0 means "written before versions")', async () => {
+      const store = open(factory);
+      const [first] = await store.applyEvents([snapshot('v0', 'dc', 0)], T0);
+      expect(first!.position.version).toBeGreaterThanOrEqual(1);
+      const [read] = await store.positions('v0', T0);
+      expect(read!.version).toBe(first!.position.version);
+      const [next] = await store.applyEvents([snapshot('v0', 'dc', 4, T0 + 1)], T0);
+      expect(next!.position.version).toBeGreaterThan(first!.position.version);
+    });
+
     it('keeps location status overrides: set, replace, clear, bad id refused', async () => {
       const store = open(factory);
       expect(await store.locationStatuses()).toEqual(new Map());

@@ -151,7 +151,8 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
         ],
         nowMs,
       );
-      service = new GatewayService(store, state, feeds);
+      // The gateway's fixed clock, and no expiry timer: the expiry test runs the checks itself.
+      service = new GatewayService(store, state, feeds, { clock: () => nowMs, expiryCheckMs: false });
       gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: keys(), clock: () => nowMs, corsOrigins: ['https://shop.example.com'], log: () => {} });
       base = `http://127.0.0.1:${gateway.port}`;
     });

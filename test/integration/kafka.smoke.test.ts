@@ -25,6 +25,30 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
     }
   });
 
+  it("creates the stock topic stamping events with the broker's append time (what the asOf bound is judged against)", async () => {
+    const stock = `instock.smoke.stock.${randomUUID()}`;
+    const topics = instockTopics({ ...config, kafkaTopicStock: stock, kafkaPartitions: 1, kafkaReplication: 1 }).filter((t) => t.topic === stock);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, topics);
+      const producer = kafka.producer();
+      await producer.connect();
+      // A producer whose clock is wrong: its timestamp is replaced by the broker's.
+      await producer.send({ topic: stock, messages: [{ key: 'k', value: 'v', timestamp: '1000' }] });
+      await producer.disconnect();
+      const consumer = kafka.consumer({ kafkaJS: { groupId: `smoke-ts-${randomUUID()}`, fromBeginning: true } });
+      consumers.push(consumer);
+      await consumer.connect();
+      await consumer.subscribe({ topics: [stock] });
+      const timestamp = await new Promise<number>((resolve) => void consumer.run({ eachMessage: async ({ message }) => resolve(Number(message.timestamp)) }));
+      expect(Math.abs(timestamp - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await admin.deleteTopics({ topics: [stock] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it('delivers every produced message, in key order, to a consumer group', async () => {
     const topic = `instock.smoke.${randomUUID()}`;
     const admin = kafka.admin();

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { KafkaClient } from '../../connectors/kafka.js';
 import { MemoryStore } from '../../engine/store/memory-store.js';
+import { encodeStockEvent } from '../../engine/stream/codec.js';
 import { StreamEngine } from '../../engine/stream/engine.js';
 
 interface EngineInternals {
@@ -15,6 +16,7 @@ interface EngineInternals {
   pauseIfBehind(state: unknown, lastOffset: string): void;
   consumer: unknown;
   producer: unknown;
+  changes: unknown;
   stopping: boolean;
 }
 
@@ -53,6 +55,54 @@ describe('DLQ backpressure', () => {
       await vi.waitFor(() => expect(consumer.resume).toHaveBeenCalledTimes(1), { timeout: 10_000 });
       // Every dead-letter event reaches the DLQ, once.
       await vi.waitFor(() => expect(sent.reduce((a, b) => a + b, 0)).toBe(10_000), { timeout: 10_000 });
+    } finally {
+      internals.stopping = true;
+    }
+  });
+
+  it('a resume scheduled for the lanes waits for the DLQ too: a partition paused for the DLQ is not resumed early', async () => {
+    // A store whose applies wait until the test lets them through: the cold lane fills and stays full.
+    const waiting: (() => void)[] = [];
+    const store = new MemoryStore();
+    const slow = Object.create(store) as MemoryStore;
+    slow.applyEvents = (events, nowMs) => new Promise((resolve) => waiting.push(() => resolve(store.applyEvents(events, nowMs))));
+    const engine = new StreamEngine({ kafka: {} as KafkaClient, topics: { stock: 's', changes: 'c', dlq: 'd' }, groupId: 'g', store: slow, laneEventsMax: { cold: 3 }, coldOverflow: 'pause', registry: new Registry(), log: () => {} });
+    const internals = engine as unknown as EngineInternals;
+    const consumer = { pause: vi.fn(), resume: vi.fn() };
+    let accepting = false;
+    internals.consumer = consumer;
+    internals.producer = {
+      send: async () => {
+        if (!accepting) throw new Error('DLQ topic not available');
+      },
+    };
+    internals.changes = { send: async () => {} };
+    const [p0, p1] = [internals.partitionState(0), internals.partitionState(1)];
+    let offset = 0;
+    const take = async (state: unknown, values: Buffer[]) => {
+      const messages = values.map((value) => ({ key: null, value, offset: String(offset++) }));
+      await internals.take(state, messages);
+      internals.pauseIfBehind(state, messages[messages.length - 1]!.offset);
+    };
+    const good = (n: number) => Array.from({ length: n }, (_, i) => encodeStockEvent({ type: 'delta', eventId: `g${offset + i}`, sku: `C-${offset + i}`, location: 'dc', qty: 1, asOf: Date.now() - 1_000 }));
+    try {
+      // Partition 0 fills the cold lane (two chunks at the store, the rest waiting): paused, a resume scheduled.
+      await take(p0, good(2));
+      await take(p0, good(2));
+      await take(p0, good(4));
+      expect(consumer.pause).toHaveBeenCalledTimes(1);
+      // Partition 1 brings 10,000 bad events while the DLQ is down: paused too.
+      await take(p1, Array.from({ length: 10_000 }, () => Buffer.from('not an event')));
+      expect(consumer.pause).toHaveBeenCalledTimes(2);
+      // The store answers: the lanes have room, but the DLQ still holds 10,000: nothing resumes.
+      while (waiting.length > 0) waiting.shift()!();
+      await vi.waitFor(() => expect(engine.pipeline.roomy()).toBe(true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(consumer.resume).not.toHaveBeenCalled();
+      // The DLQ comes back: both partitions resume, together.
+      accepting = true;
+      await vi.waitFor(() => expect(consumer.resume).toHaveBeenCalledTimes(1), { timeout: 10_000 });
+      expect(consumer.resume.mock.calls[0]![0]).toEqual([{ topic: 's', partitions: [0, 1] }]);
     } finally {
       internals.stopping = true;
     }
