@@ -54,3 +54,16 @@ describe('worker-side batch decoding', () => {
     expect(judged.map((d) => (d.ok ? 'ok' : d.reason))).toEqual(['bad_as_of', 'ok']);
   });
 });
+
+describe('ATP change wire format', () => {
+  it('round-trips a change with its version, reads one written before versions as version 0, refuses a wrong version type', async () => {
+    const { decodeAtpChange, encodeAtpChange } = await import('../../engine/stream/wire.js');
+    const { Packr } = await import('msgpackr');
+    const change = { sku: 'SKU-1', location: 'dc', onHand: 7, reserved: 2, version: 41, atp: { web: 5 }, visibleAtMs: 1_790_000_000_000, asOfMs: 1_789_999_999_000 };
+    expect(decodeAtpChange(encodeAtpChange(change))).toEqual(change);
+    const packr = new Packr({ useRecords: false });
+    const { version: _, ...older } = change;
+    expect(decodeAtpChange(packr.pack(older))).toEqual({ ...older, version: 0 });
+    expect(decodeAtpChange(packr.pack({ ...change, version: '41' }))).toBeUndefined();
+  });
+});
