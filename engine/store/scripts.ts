@@ -37,18 +37,48 @@ function positionFormatError(posKey: string, location: string): Error {
   return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
 }
 
+/** How many location ids LocationNames keeps (a network has hundreds or thousands). */
+const locationNamesMax = 100_000;
+
+/**
+ * Location ids as read back from Redis, each made into a string once and then found again by a
+ * hash of its bytes: a 12-line basket decodes ~500 positions, and making each id anew (a Buffer
+ * toString per position) took an eighth of the gateway's main thread on Redis (CPU profile).
+ * Location ids are ASCII (engine/core/validate.ts), so a byte is its char code.
+ */
+export class LocationNames {
+  private readonly byHash = new Map<number, string>();
+
+  name(bytes: Buffer, start: number, end: number): string {
+    let hash = 0x811c9dc5 ^ (end - start);
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+    const known = this.byHash.get(hash);
+    if (known !== undefined && known.length === end - start) {
+      let same = true;
+      for (let k = 0; k < known.length && same; k++) same = known.charCodeAt(k) === bytes[start + k];
+      if (same) return known;
+    }
+    const made = bytes.toString('latin1', start, end);
+    // A new id, or another with the same hash: the newest takes the slot (both stay correct).
+    if (this.byHash.size >= locationNamesMax) this.byHash.clear();
+    this.byHash.set(hash, made);
+    return made;
+  }
+}
+
+const sharedNames = new LocationNames();
+
 /**
  * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
  * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
  * another size or format byte fails with the error the scripts give (posKey names the hash in it).
  */
-export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer): PositionState[] {
+export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
   const rows: PositionState[] = [];
   let at = 0;
   while (at < packed.length) {
     const bar = packed.indexOf(separator, at);
-    // Location ids are ASCII (engine/core/validate.ts).
-    const location = packed.toString('latin1', at, bar < 0 ? Math.min(packed.length, at + 64) : bar);
+    const location = bar < 0 ? packed.toString('latin1', at, Math.min(packed.length, at + 64)) : names.name(packed, at, bar);
     const v = bar + 1;
     const end = v + positionSize;
     if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodePackedPositions } from '../../engine/store/scripts.js';
+import { decodePackedPositions, LocationNames } from '../../engine/store/scripts.js';
 
 /** A position value as position.lua packs it ('<Bi6i5i6I4i6i4Bi5', 38 bytes). */
 function position(snap: number, adj: number, reserved: number, positionVersion = 7, format = 3): Buffer {
@@ -39,5 +39,20 @@ describe('packed positions from Redis', () => {
     ['a field without a value', Buffer.from('dc')],
   ])('refuses %s with the error the scripts give', (_, bytes) => {
     expect(() => decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toThrow(/position p:\{SKU-1\} \S+ was not written by this version of Instock .*reload its stock/);
+  });
+});
+
+describe('location ids read back from Redis (LocationNames)', () => {
+  it('gives the id the bytes spell, for new and repeated ids, across many ids whose hashes may meet', () => {
+    const names = new LocationNames();
+    let seed = 7;
+    const next = () => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32);
+    const ids = Array.from({ length: 3_000 }, (_, i) => (i % 3 === 0 ? `ST-${i}` : Array.from({ length: 1 + Math.floor(next() * 12) }, () => String.fromCharCode(33 + Math.floor(next() * 90)).replace('|', '_')).join('')));
+    for (let round = 0; round < 3; round++) {
+      for (const id of ids) expect(names.name(Buffer.from(`xx|${id}|yy`, 'latin1'), 3, 3 + id.length)).toBe(id);
+    }
+    // Two ids of the same length with the same hash (found by search): each reads as itself.
+    const [a, b] = ['GJNSSOMR', 'DZFZRIEK'];
+    for (const id of [a, b, a, b, b, a]) expect(names.name(Buffer.from(id), 0, id.length)).toBe(id);
   });
 });
