@@ -152,6 +152,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const engineProcess = { name: 'engine process (all threads)', pid: process.pid };
     const engineMain = { name: 'engine main thread', pid: process.pid, tid: process.pid };
     const redisProcess = { name: 'redis-server', pid: runningPid(paths, 'bench-ingest-redis') };
+    const engineSide = [engineProcess, engineMain, redisProcess, ...brokers];
     progress('(a) floor: raw consume rate of the topic');
     const floorCpu = new CpuMeter([{ name: 'consumer process', pid: process.pid }, { name: 'consumer main thread', pid: process.pid, tid: process.pid }, ...brokers]);
     const floorPerSec = await consumeFloor(kafka, topics.stock, count, 120_000);
@@ -169,11 +170,11 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     while (m.state.applied < count && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       if (!sustainedCpu && m.state.applied > 0) {
-        sustainedCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
+        sustainedCpu = new CpuMeter(engineSide);
         appliedAtMeter = m.state.applied;
       }
     }
-    const sustainedUsage = (sustainedCpu ?? new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers])).stop();
+    const sustainedUsage = (sustainedCpu ?? new CpuMeter(engineSide)).stop();
     const sustainedEvents = m.state.applied - appliedAtMeter;
     const sustainedPerSec = m.state.applied / ((m.state.lastMs - m.state.firstMs) / 1000);
     await engine.stop();
@@ -186,7 +187,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const halfRate = Math.floor(sustainedPerSec / 2);
     progress(`(c) half load: ${halfRate.toLocaleString()} events/s for ${halfLoadSeconds} s`);
     m2.state.recording = true;
-    const halfCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
+    const halfCpu = new CpuMeter(engineSide);
     const halfLoad = await produceAtRate(args.kafkaBrokers, live.stock, halfRate, halfLoadSeconds, run, 10_000_000);
     let produced = halfLoad.produced;
     await waitForApplied(m2.state, produced, 30_000);
@@ -197,7 +198,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const overRate = Math.floor(sustainedPerSec * 1.5);
     progress(`(d) overload: ${overRate.toLocaleString()} events/s for ${overloadSeconds} s`);
     const appliedBefore = m2.state.applied;
-    const overCpu = new CpuMeter([engineProcess, engineMain, redisProcess, ...brokers]);
+    const overCpu = new CpuMeter(engineSide);
     const overLoad = await produceAtRate(args.kafkaBrokers, live.stock, overRate, overloadSeconds, run, 20_000_000);
     const overProduced = overLoad.produced;
     const backlogAtEnd = Math.max(0, appliedBefore + overProduced - m2.state.applied);

@@ -141,10 +141,9 @@ async function engine(config: Config): Promise<number> {
   process.stdout.write(`${await seedTrackerFromHistory({ url: config.clickhouseUrl, chdbPath: chdbPathFor(config.dataDir), database: config.clickhouseDatabase }, velocity, Date.now())}\n`);
   // The network gives the change feed its channel ATP and the known locations; a changed
   // NETWORK_FILE applies to the next batch, and so do location statuses set on any gateway.
-  const { NetworkState } = await import('../gateway/network-state.js');
+  const { NetworkState, statusReadFailed } = await import('../gateway/network-state.js');
   const network = new NetworkState(config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork(), store);
-  await network.refresh().catch((error: unknown) => process.stderr.write(`location statuses could not be read from the store, starting from the file's: ${error instanceof Error ? error.message : String(error)}\n`));
-  const stopFollowing = network.follow(undefined, (error) => process.stderr.write(`location statuses could not be read from the store, the last ones stay: ${error instanceof Error ? error.message : String(error)}\n`));
+  const stopFollowing = await network.follow(undefined, statusReadFailed);
   const watcher = config.networkFile
     ? watchNetworkFile(
         config.networkFile,

@@ -22,7 +22,7 @@ import type { InventoryStore } from '../engine/store/types.js';
 import { ApiKeys, generateApiKey, parseApiKeys, scopes } from '../gateway/auth.js';
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
 import type { KafkaClient } from '../connectors/kafka.js';
-import { NetworkState } from '../gateway/network-state.js';
+import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
 
@@ -87,13 +87,8 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   const velocity = new VelocityTracker();
   const closers: (() => Promise<void> | void)[] = [];
   // The statuses in force before the first request (a pause survives a restart), then every second.
-  await network.refresh().catch((error: unknown) => process.stderr.write(`location statuses could not be read from the store, starting from the file's: ${error instanceof Error ? error.message : String(error)}\n`));
   // Stopped first on shutdown (closers run in order): no read of a store being closed.
-  closers.unshift(
-    network.follow(undefined, (error) => {
-      process.stderr.write(`location statuses could not be read from the store, the last ones stay: ${error instanceof Error ? error.message : String(error)}\n`);
-    }),
-  );
+  closers.unshift(await network.follow(undefined, statusReadFailed));
   let feeds: GatewayFeeds;
   // Changes reach the live hub once the gateway exists; until then there is no subscriber to tell.
   const liveSink: { push?: (changes: AtpChange[]) => void } = {};

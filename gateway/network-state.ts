@@ -20,6 +20,11 @@ export interface StatusBoard {
   setLocationStatus(locationId: string, status: LocationStatus | undefined): Promise<void>;
 }
 
+/** What the CLIs report when the shared statuses cannot be read: the ones in force stay (the file's at start). */
+export function statusReadFailed(error: unknown): void {
+  process.stderr.write(`location statuses could not be read from the store, the ones in force stay: ${error instanceof Error ? error.message : String(error)}\n`);
+}
+
 /** How often a process reads the shared statuses: a pause reaches every process within this. */
 export const statusFollowMsDefault = 1_000;
 
@@ -75,17 +80,18 @@ export class NetworkState {
   }
 
   /**
-   * Reads the board now and every `everyMs`; returns the stop. A failed read keeps the statuses it
-   * has and calls onError, at most once a minute (not once a second through an outage).
+   * Reads the board now (resolved once read, so a caller serves with the statuses in force) and
+   * every `everyMs`; resolves to the stop. A failed read keeps the statuses it has (the file's at
+   * start) and calls onError, at most once a minute (not once a second through an outage).
    */
-  follow(everyMs = statusFollowMsDefault, onError: (error: unknown) => void = () => {}): () => void {
+  async follow(everyMs = statusFollowMsDefault, onError: (error: unknown) => void = () => {}): Promise<() => void> {
     if (!this.board) return () => {};
     let running = false;
     let reportedMs = -Infinity;
-    const tick = () => {
+    const tick = async () => {
       if (running) return;
       running = true;
-      this.refresh()
+      await this.refresh()
         .catch((error: unknown) => {
           if (Date.now() - reportedMs < 60_000) return;
           reportedMs = Date.now();
@@ -93,8 +99,8 @@ export class NetworkState {
         })
         .finally(() => (running = false));
     };
-    tick();
-    const timer = setInterval(tick, everyMs);
+    await tick();
+    const timer = setInterval(() => void tick(), everyMs);
     timer.unref();
     return () => clearInterval(timer);
   }

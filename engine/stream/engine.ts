@@ -375,7 +375,7 @@ export class StreamEngine {
       this.deadInFlight += dead.length;
       void this.sendDead(dead).then((sent) => {
         this.deadInFlight -= dead.length;
-        if (this.deadInFlight <= deadInFlightMax / 2) for (const resolve of this.deadRoomWaiters.splice(0)) resolve();
+        if (this.deadRoomy) for (const resolve of this.deadRoomWaiters.splice(0)) resolve();
         if (sent) ticket.release();
       });
     }
@@ -482,12 +482,17 @@ export class StreamEngine {
    */
   private async roomEverywhere(): Promise<void> {
     do await Promise.all([this.pipeline.room(), this.deadRoom()]);
-    while (!this.stopping && !(this.pipeline.roomy() && this.deadInFlight <= deadInFlightMax / 2));
+    while (!this.stopping && !(this.pipeline.roomy() && this.deadRoomy));
   }
 
-  /** Resolves once the dead-letter events not yet acknowledged are at most half their bound. */
+  /** The dead-letter events not yet acknowledged are at most half their bound (hysteresis, as the lanes'). */
+  private get deadRoomy(): boolean {
+    return this.deadInFlight <= deadInFlightMax / 2;
+  }
+
+  /** Resolves once deadRoomy. */
   private deadRoom(): Promise<void> {
-    if (this.deadInFlight <= deadInFlightMax / 2 || this.stopping) return Promise.resolve();
+    if (this.deadRoomy || this.stopping) return Promise.resolve();
     return new Promise((resolve) => this.deadRoomWaiters.push(resolve));
   }
 

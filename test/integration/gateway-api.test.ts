@@ -213,7 +213,7 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
 
     it('shares a pause through the store: a second gateway on the same store stops using the location too', async () => {
       const stateB = new NetworkState(f.network, store);
-      const stopFollowing = stateB.follow(20);
+      const stopFollowing = await stateB.follow(20);
       const gatewayB = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, stateB), keys: keys(), clock: () => nowMs, log: () => {} });
       const usedOnB = async () => {
         const r = await fetch(`http://127.0.0.1:${gatewayB.port}/v1/availability`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(basket([{ sku: 'GW-B', qty: 1 }], { methods: ['delivery'] })) });
