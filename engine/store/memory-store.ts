@@ -5,7 +5,7 @@
 import { InventoryError, invariant } from './errors.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -18,6 +18,8 @@ interface Adjustment {
 }
 
 interface Position {
+  /** Also the key of the SKU's map: iterating values() makes no entry arrays (forEachPosition). */
+  location: string;
   snap: number;
   adj: number;
   reserved: number;
@@ -39,7 +41,7 @@ interface Line {
 /** The stored record is the reservation itself; callers get copies (see view). */
 type StoredReservation = Reservation;
 
-const emptyPosition = (): Position => ({ snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [], ver: 0, seenOnHand: Number.NaN, seenReserved: Number.NaN });
+const emptyPosition = (location: string): Position => ({ location, snap: 0, adj: 0, reserved: 0, asOf: -1, tie: -1, adjustments: [], ver: 0, seenOnHand: Number.NaN, seenReserved: Number.NaN });
 
 /**
  * The position as callers see it. Its version rises when onHand or reserved differ from what the
@@ -79,7 +81,7 @@ export class MemoryStore implements InventoryStore {
     }
     let p = bySku.get(location);
     if (!p) {
-      p = emptyPosition();
+      p = emptyPosition(location);
       if (create) {
         // Keep each SKU's map in location order so positions() needs no sort: reads are far more
         // frequent than a new position appearing.
@@ -165,6 +167,16 @@ export class MemoryStore implements InventoryStore {
   async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
     // One promise for the basket, not one per SKU (this is the availability hot path).
     return skus.map((sku) => this.readPositions(sku, nowMs));
+  }
+
+  async forEachPosition(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void> {
+    for (let line = 0; line < skus.length; line++) {
+      const sku = skus[line]!;
+      checkId('sku', sku);
+      this.expireDueLines(sku, nowMs);
+      const bySku = this.positionsBySku.get(sku);
+      if (bySku) for (const p of bySku.values()) visit(line, p.location, p.snap + p.adj, p.reserved);
+    }
   }
 
   private readPositions(sku: string, nowMs: number): PositionState[] {

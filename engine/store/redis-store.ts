@@ -9,7 +9,7 @@ import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
 import { Scripts, type BasketCall, type LineCall } from './scripts.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, LocationStatus, PositionState, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
 /** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
@@ -110,6 +110,15 @@ export class RedisStore implements InventoryStore {
     // A cluster spreads SKUs over slots: one call per SKU, all in flight at once.
     if (this.clustered || skus.length === 1) return Promise.all(skus.map((sku) => this.positions(sku, nowMs)));
     return (await this.scripts.readPositionsMany(skus, nowMs)).map(sortedByLocation);
+  }
+
+  async forEachPosition(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void> {
+    for (const sku of skus) checkId('sku', sku);
+    if (this.clustered || skus.length === 1) {
+      await Promise.all(skus.map((sku, line) => this.scripts.visitPositions(line, sku, nowMs, visit)));
+      return;
+    }
+    await this.scripts.visitPositionsMany(skus, nowMs, visit);
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

@@ -7,7 +7,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
-import type { LineRule, PositionState, Shortfall, StockEvent } from './types.js';
+import type { LineRule, PositionState, PositionVisitor, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -72,9 +72,9 @@ const sharedNames = new LocationNames();
  * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
  * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
  * another size or format byte fails with the error the scripts give (posKey names the hash in it).
+ * Each position goes to `visit`, with `line` passed through.
  */
-export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
-  const rows: PositionState[] = [];
+export function visitPackedPositions(line: number, posKey: () => string, packed: Buffer, visit: (line: number, location: string, onHand: number, reserved: number, version: number) => void, names: LocationNames = sharedNames): void {
   let at = 0;
   while (at < packed.length) {
     const bar = packed.indexOf(separator, at);
@@ -82,9 +82,15 @@ export function decodePackedPositions(sku: string, posKey: () => string, packed:
     const v = bar + 1;
     const end = v + positionSize;
     if (bar < 0 || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
-    rows.push({ sku, location, onHand: packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 5), reserved: packed.readIntLE(v + 12, 6), version: packed.readIntLE(v + 33, 5) });
+    visit(line, location, packed.readIntLE(v + 1, 6) + packed.readIntLE(v + 7, 5), packed.readIntLE(v + 12, 6), packed.readIntLE(v + 33, 5));
     at = end + 1;
   }
+}
+
+/** visitPackedPositions into one PositionState per position, in the hash's order. */
+export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
+  const rows: PositionState[] = [];
+  visitPackedPositions(0, posKey, packed, (_, location, onHand, reserved, version) => rows.push({ sku, location, onHand, reserved, version }), names);
   return rows;
 }
 
@@ -142,16 +148,38 @@ export class Scripts {
 
   /** The SKU's positions, in the hash's order. */
   async readPositions(sku: string, nowMs: number): Promise<PositionState[]> {
-    const keys = this.keys.skuKeyList(sku);
-    const reply = (await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer;
-    return decodePackedPositions(sku, () => keys[0]!, reply);
+    const { posKey, packed } = await this.readPacked(sku, nowMs);
+    return decodePackedPositions(sku, posKey, packed);
   }
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
   async readPositionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
+    const reply = await this.readPackedMany(skus, nowMs);
+    return reply.map((packed, k) => decodePackedPositions(skus[k]!, () => this.keys.sku(skus[k]!).positions, packed));
+  }
+
+  /** readPositionsMany, each position handed to `visit` (line = the SKU's index). */
+  async visitPositionsMany(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void> {
+    const reply = await this.readPackedMany(skus, nowMs);
+    for (let k = 0; k < reply.length; k++) visitPackedPositions(k, () => this.keys.sku(skus[k]!).positions, reply[k]!, visit);
+  }
+
+  /** One SKU's positions (one key pair, so a Cluster routes it), each handed to `visit` as `line`. */
+  async visitPositions(line: number, sku: string, nowMs: number, visit: PositionVisitor): Promise<void> {
+    const { posKey, packed } = await this.readPacked(sku, nowMs);
+    visitPackedPositions(line, posKey, packed, visit);
+  }
+
+  private async readPacked(sku: string, nowMs: number): Promise<{ posKey: () => string; packed: Buffer }> {
+    const keys = this.keys.skuKeyList(sku);
+    const packed = (await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer;
+    return { posKey: () => keys[0]!, packed };
+  }
+
+  private async readPackedMany(skus: string[], nowMs: number): Promise<Buffer[]> {
     const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${skus.join('\n')}\n`)) as Buffer[];
     if (reply.length !== skus.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${skus.length} asked`);
-    return reply.map((packed, k) => decodePackedPositions(skus[k]!, () => this.keys.sku(skus[k]!).positions, packed));
+    return reply;
   }
 
   /** Returns the shortfalls; empty means every line is held. */

@@ -68,6 +68,9 @@ export interface Reservation {
 
 export type Transition = 'confirm' | 'fulfil' | 'release';
 
+/** One position read by forEachPosition; `line` is its SKU's index in the SKUs asked. */
+export type PositionVisitor = (line: number, location: string, onHand: number, reserved: number) => void;
+
 export interface InventoryStore {
   readonly kind: 'memory' | 'redis' | 'redis-cluster';
   /** Applies a batch of validated events; results are in input order. Holds due at nowMs are released first. */
@@ -76,6 +79,11 @@ export interface InventoryStore {
   positions(sku: string, nowMs: number): Promise<PositionState[]>;
   /** positions() of several SKUs, in order (one round trip where the store allows it). */
   positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]>;
+  /**
+   * positionsMany without an object per position: each is handed to `visit`, in no set order.
+   * The availability hot path reads ~500 positions a basket.
+   */
+  forEachPosition(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void>;
   /** Holds every line or none. Retrying the same id returns the first outcome. */
   hold(request: HoldRequest): Promise<Reservation>;
   /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */

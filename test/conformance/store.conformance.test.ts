@@ -311,6 +311,23 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect((await store.positionsMany(['m2', 'm1'], T0 + 2_000))[0]![0]!.reserved).toBe(0);
     });
 
+    it('visits each position positionsMany gives, once, with its line (forEachPosition), expired holds released', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('f1', 'dc', 5), snapshot('f1', 'b-store', 7), { type: 'delta', eventId: 'f1-sold', sku: 'f1', location: 'b-store', qty: -2, asOf: T0 + 1 }, snapshot('f2', 'dc', 3)], T0);
+      await store.hold({ reservationId: 'visit', channel: 'web', lines: [{ sku: 'f2', location: 'dc', qty: 2, rule }], holdTtlMs: 2_000, nowMs: T0 });
+      const visited = async (skus: string[], nowMs: number) => {
+        const rows: string[] = [];
+        await store.forEachPosition(skus, nowMs, (line, location, onHand, reserved) => rows.push(`${line} ${location} ${onHand} ${reserved}`));
+        return rows.sort();
+      };
+      const expected = async (skus: string[], nowMs: number) => (await store.positionsMany(skus, nowMs)).flatMap((list, line) => list.map((p) => `${line} ${p.location} ${p.onHand} ${p.reserved}`)).sort();
+      const skus = ['f2', 'none', 'f1', 'f2'];
+      expect(await visited(skus, T0 + 1_000)).toEqual(['0 dc 3 2', '2 b-store 5 0', '2 dc 5 0', '3 dc 3 2']);
+      expect(await visited(skus, T0 + 1_000)).toEqual(await expected(skus, T0 + 1_000));
+      expect(await visited(['f1'], T0 + 1_000)).toEqual(await expected(['f1'], T0 + 1_000));
+      expect(await visited(['f2'], T0 + 2_000)).toEqual(['0 dc 3 0']);
+    });
+
     it('gives a position version 1 or more from its first state on (0 means "written before versions")', async () => {
       const store = open(factory);
       const [first] = await store.applyEvents([snapshot('v0', 'dc', 0)], T0);
