@@ -6,7 +6,7 @@
 // Side effects of reservations (velocity, history, live stock) leave through `GatewayFeeds` after
 // the answer is decided; they never delay or fail a request.
 
-import { atpUnderRule, lineRule, positionAtp, type LineRule } from '../engine/core/atp.js';
+import { atpUnderRule, compiledAtp, compileRule, lineRule, positionAtp, type CompiledRule, type LineRule } from '../engine/core/atp.js';
 import { availabilityOptions, channelColumns, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
 import type { Channel, Location } from '../engine/core/types.js';
 import { DomainError } from '../engine/core/errors.js';
@@ -116,7 +116,7 @@ export class GatewayService {
       found[line] = 1;
       const c = columns.get(location);
       const rule = c === undefined ? undefined : rules[c];
-      if (rule) matrix[line * cols + c!] = Math.min(atpUnderRule({ onHand, reserved }, rule), rule.capUnits);
+      if (rule) matrix[line * cols + c!] = compiledAtp(onHand, reserved, rule);
     });
     // Redis replies arrive in bursts: one loop turn per answer keeps reads of new requests flowing (turns.ts).
     if (this.store.kind !== 'memory') await nextTurn();
@@ -308,17 +308,19 @@ function channelRules(network: NetworkConfig, channel: Channel): Map<string, Lin
   return rules;
 }
 
-type ColumnRule = LineRule & { capUnits: number };
-const cellIndexes = new WeakMap<ReadonlyMap<string, number>, (ColumnRule | undefined)[]>();
+const cellIndexes = new WeakMap<ReadonlyMap<string, number>, (CompiledRule | undefined)[]>();
 
 /** The channel's columns (channelColumns) and each column's rule, undefined where nothing is sellable. */
-function channelCells(network: NetworkConfig, channel: Channel): { columns: ReadonlyMap<string, number>; rules: (ColumnRule | undefined)[] } {
+function channelCells(network: NetworkConfig, channel: Channel): { columns: ReadonlyMap<string, number>; rules: (CompiledRule | undefined)[] } {
   const columns = channelColumns(network, channel.id);
   let rules = cellIndexes.get(columns);
   if (!rules) {
     const byLocation = channelRules(network, channel);
-    rules = new Array<ColumnRule | undefined>(columns.size).fill(undefined);
-    for (const [location, c] of columns) rules[c] = byLocation.get(location);
+    rules = new Array<CompiledRule | undefined>(columns.size).fill(undefined);
+    for (const [location, c] of columns) {
+      const rule = byLocation.get(location);
+      if (rule) rules[c] = compileRule(rule, rule.capUnits);
+    }
     cellIndexes.set(columns, rules);
   }
   return { columns, rules };

@@ -69,6 +69,34 @@ export function localParts(ms: number, timeZone: string): LocalParts {
 // Calendar arithmetic runs on local day numbers (days since 1970-01-01 in the zone's wall clock),
 // so a promise costs a few offset look-ups and no Date objects.
 
+/**
+ * new Date(ms).toISOString(), three times faster (a basket's answer writes one per option). Days
+ * to a civil date as in H. Hinnant's chrono algorithms; outside years 1970-9999 Date does it.
+ */
+export function isoUtc(ms: number): string {
+  if (!(ms >= 0 && ms < 253_402_300_800_000) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  const days = Math.floor(ms / dayMs);
+  let rest = ms - days * dayMs;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
+  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const milli = rest - second * 1000;
+  return `${year}-${two(month)}-${two(day)}T${two(hour)}:${two(minute)}:${two(second)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
+const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
 /** The local day number of an instant in `timeZone`. */
 export function localDay(ms: number, timeZone: string): number {
   return Math.floor((ms + offsetMs(ms, timeZone)) / dayMs);

@@ -31,7 +31,7 @@
 import { DomainError } from './errors.js';
 import type { LocationType } from './types.js';
 import type { Carrier, CarrierService, NetworkChannel, NetworkConfig, NetworkLocation } from '../network/config.js';
-import { arrivalReadyAtMs, bandDays, deliveredAtMs, haversineKm, localDay, readyAtMs } from './promise.js';
+import { arrivalReadyAtMs, bandDays, deliveredAtMs, haversineKm, isoUtc, localDay, readyAtMs } from './promise.js';
 
 export type DeliveryMethod = 'delivery_standard' | 'delivery_express' | 'pickup_in_store' | 'pickup_after_transfer';
 
@@ -312,6 +312,16 @@ function shipTimes(network: NetworkConfig, index: ChannelIndex, site: Site, dest
   return t;
 }
 
+/** The shippers a standard service takes to the destination, earliest delivery first. */
+function shippersByDelivery(network: NetworkConfig, index: ChannelIndex, destination: GeoPoint, nowMs: number, times: ShipTimes): { site: Site; deliverAtMs: number }[] {
+  const out: { site: Site; deliverAtMs: number }[] = [];
+  for (const site of index.shippers) {
+    const t = shipTimes(network, index, site, destination, nowMs, times);
+    if (t) out.push({ site, deliverAtMs: t.deliverAtMs });
+  }
+  return out.sort((a, b) => a.deliverAtMs - b.deliverAtMs);
+}
+
 /** The channel's score of a location for a split (lower is better; formula at the top). */
 function locationScore(channel: NetworkChannel, type: LocationType, km: number, costCents: number): number {
   const w = channel.sourcing;
@@ -552,22 +562,23 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const ranked = options as AvailabilityOption[];
   for (let i = 0; i < ranked.length; i++) {
     ranked[i]!.rank = i + 1;
-    ranked[i]!.promiseAt = new Date(ranked[i]!.promiseAtMs).toISOString();
+    ranked[i]!.promiseAt = isoUtc(ranked[i]!.promiseAtMs);
   }
 
+  const byDelivery = delivery && query.destination ? shippersByDelivery(network, index, query.destination, query.nowMs, times) : undefined;
   const lineAnswers: LineAvailability[] = lines.map((line, i) => {
     let sum = 0;
     for (let c = 0; c < cols; c++) sum += atp[i * cols + c]!;
     if (channel.atpCap !== undefined) sum = Math.min(sum, channel.atpCap);
     const answer: LineAvailability = { sku: line.sku, requested: line.qty, atp: sum, inStock: sum >= line.qty, pickupStores: [] };
-    if (delivery && query.destination) {
-      let best: number | undefined;
-      for (const site of index.shippers) {
-        if (atp[i * cols + site.col]! < line.qty || basket.open[site.col] === 0) continue;
-        const t = shipTimes(network, index, site, query.destination, query.nowMs, times);
-        if (t && (best === undefined || t.deliverAtMs < best)) best = t.deliverAtMs;
+    if (byDelivery) {
+      // The first location by delivery date that holds the line and takes orders today.
+      for (const { site, deliverAtMs } of byDelivery) {
+        if (atp[i * cols + site.col]! >= line.qty && basket.open[site.col] === 1) {
+          answer.bestDeliveryAtMs = deliverAtMs;
+          break;
+        }
       }
-      if (best !== undefined) answer.bestDeliveryAtMs = best;
     }
     for (const c of pickupCandidates) {
       const here = atp[i * cols + c.site.col]!;

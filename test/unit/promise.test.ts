@@ -1,8 +1,9 @@
 // Promise dates, with every expected time worked out by hand from the rules in
 // engine/core/promise.ts (Europe/Paris is UTC+1 in November, UTC+2 from 29 March 2026).
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bandDays, deliveredAtMs, haversineKm, readyAtMs, zonedToUtc } from '../../engine/core/promise.js';
+import { bandDays, deliveredAtMs, haversineKm, isoUtc, readyAtMs, zonedToUtc } from '../../engine/core/promise.js';
 
 const dc = { processingMinutes: 240, cutoffLocal: '14:00', timeZone: 'Europe/Paris' };
 const utc = (iso: string) => Date.parse(iso);
@@ -64,5 +65,14 @@ describe('distances and bands', () => {
     expect(bandDays(bands, 150)).toBe(1);
     expect(bandDays(bands, km)).toBe(2);
     expect(bandDays(bands, 501)).toBeUndefined();
+  });
+});
+
+describe('ISO dates', () => {
+  it('writes what Date.toISOString writes, at every kind of instant', () => {
+    const leap = [Date.parse('2028-02-29T23:59:59.999Z'), Date.parse('2100-03-01T00:00:00.000Z'), Date.parse('2000-02-29T12:00:00.010Z'), 0, 253_402_300_799_999];
+    fc.assert(fc.property(fc.integer({ min: -10_000_000_000_000, max: 260_000_000_000_000 }), (ms) => isoUtc(ms) === new Date(ms).toISOString()));
+    for (const ms of leap) expect(isoUtc(ms)).toBe(new Date(ms).toISOString());
+    expect(isoUtc(1.5)).toBe(new Date(1.5).toISOString());
   });
 });

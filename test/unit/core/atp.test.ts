@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { atpUnderRule, bufferUnits, channelAtp, lineRule, positionAtp } from '../../../engine/core/atp.js';
+import { atpUnderRule, bufferUnits, channelAtp, compiledAtp, compileRule, lineRule, positionAtp } from '../../../engine/core/atp.js';
 import { InvariantError } from '../../../engine/core/errors.js';
 import { ReferenceModel } from '../../../engine/core/reference-model.js';
 import type { Channel, Location } from '../../../engine/core/types.js';
@@ -151,5 +151,23 @@ describe('ATP: properties', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('gives the same ATP from a compiled rule as from the rule (the availability hot path), capped', () => {
+    fc.assert(
+      fc.property(channelArb, fc.boolean(), fc.integer({ min: -50, max: 100_000 }), fc.integer({ min: 0, max: 300 }), (c, paused, onHand, reserved) => {
+        const store: Location = location('s', 'store', { status: paused ? 'paused' : 'active' });
+        const web: Channel = { id: 'web', locations: ['s'], bufferByLocationType: { store: c.buffer }, minThreshold: c.minThreshold, atpCap: c.atpCap };
+        const rule = lineRule(store, web);
+        const cap = c.atpCap ?? Number.MAX_SAFE_INTEGER;
+        const compiled = compileRule(rule, cap);
+        expect(compiled === undefined).toBe(paused);
+        expect(compiled === undefined ? 0 : compiledAtp(onHand, reserved, compiled)).toBe(Math.min(atpUnderRule(at(onHand, reserved), rule), cap));
+        expect(compiled === undefined ? 0 : compiledAtp(onHand, reserved, compiled)).toBe(positionAtp(at(onHand, reserved), store, web));
+      }),
+      { numRuns: 3000 },
+    );
+    const rule = compileRule(lineRule(location('s', 'store'), { id: 'web', locations: ['s'], bufferByLocationType: {}, minThreshold: 0 }), 10)!;
+    expect(() => compiledAtp(5, -1, rule)).toThrow(InvariantError);
   });
 });
