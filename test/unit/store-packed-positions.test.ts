@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodePackedPositions, LocationNames } from '../../engine/store/scripts.js';
 
@@ -28,6 +29,19 @@ describe('packed positions from Redis', () => {
       { sku: 'SKU-1', location: 'a:b/c', onHand: 2 ** 40 - 2 ** 38 + 5, reserved: 0, version: 2 ** 38 + 1 },
     ]);
     expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', Buffer.alloc(0))).toEqual([]);
+  });
+
+  it('reads every value of each field width as Buffer.readIntLE does, signs included', () => {
+    const int48 = fc.integer({ min: -(2 ** 47), max: 2 ** 47 - 1 });
+    const int40 = fc.integer({ min: -(2 ** 39), max: 2 ** 39 - 1 });
+    fc.assert(
+      fc.property(int48, int40, int48, int40, (snap, adj, reserved, version) => {
+        const value = position(snap, adj, reserved, version);
+        expect(decodePackedPositions('s', () => 'p:{s}', packed('dc', value))).toEqual([{ sku: 's', location: 'dc', onHand: value.readIntLE(1, 6) + value.readIntLE(7, 5), reserved: value.readIntLE(12, 6), version: value.readIntLE(33, 5) }]);
+        expect([value.readIntLE(1, 6), value.readIntLE(7, 5), value.readIntLE(12, 6), value.readIntLE(33, 5)]).toEqual([snap, adj, reserved, version]);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it.each([
