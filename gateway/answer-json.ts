@@ -1,15 +1,16 @@
 // JSON text of an availability answer, written field by field. A 12-line basket's answer is ~12 KB
 // of some 200 small objects; JSON.stringify spent ~55 µs on it, a quarter of the embedded
 // gateway's time per request, and this writer about a third less. The text parses to the same
-// value as JSON.stringify's (test/gateway/answer-json.test.ts compares them over every option type);
-// only the order of keys may differ.
+// value as JSON.stringify's (test/unit/gateway-answer-json.test.ts compares them over every option
+// type); only the order of keys may differ.
 //
 // Characters past ASCII are written as \u escapes: the answer is then pure ASCII, which V8 writes
 // out as UTF-8 three times faster (5 against 16 µs for 12 KB with a few accented store names).
 //
 // Strings are escaped once and remembered: they are location ids and names, carrier and service
 // ids, SKUs and option ids, a small set that repeats in every answer. promiseAt is an ISO date
-// (toISOString), which never needs escaping, and is different in most answers: it is written as is.
+// (core/promise.ts: isoUtc), which never needs escaping and differs in most answers: it is
+// written as is.
 
 import type { AvailabilityAnswer, AvailabilityOption, LineAvailability, Shipment } from '../engine/core/sourcing.js';
 
