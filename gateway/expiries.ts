@@ -5,9 +5,10 @@
 // transition and its positions' ATP (GatewayService.publishExpiries). Confirmed, fulfilled or
 // released holds are dropped: their own transition was published when it happened.
 //
-// A min-heap on expiry time; bounded: past `max` watched holds, new ones are not watched (counted),
-// and their expiry shows at the next change of their positions. A gateway that restarts loses its
-// watches the same way.
+// A min-heap on expiry time, one entry per hold id; bounded: past `max` watched holds, new ones are
+// not watched (counted), and their expiry shows at the next change of their positions. Holds placed
+// by other gateways, or before a restart, are found in the store (GatewayService scans the holds
+// due soon), and the store lets one gateway only publish each expiry (claimExpiryNotice).
 
 export interface WatchedHold {
   id: string;
@@ -19,6 +20,7 @@ export interface WatchedHold {
 
 export class ExpiryWatch {
   private readonly heap: WatchedHold[] = [];
+  private readonly ids = new Set<string>();
   /** Holds not watched because the watch was full. */
   dropped = 0;
 
@@ -28,7 +30,9 @@ export class ExpiryWatch {
     return this.heap.length;
   }
 
+  /** false when the hold is watched already, or the watch is full (counted in `dropped`). */
   add(hold: WatchedHold): boolean {
+    if (this.ids.has(hold.id)) return false;
     if (this.heap.length >= this.max) {
       this.dropped += 1;
       return false;
@@ -43,6 +47,7 @@ export class ExpiryWatch {
       i = parent;
     }
     heap[i] = hold;
+    this.ids.add(hold.id);
     return true;
   }
 
@@ -56,6 +61,7 @@ export class ExpiryWatch {
   private pop(): WatchedHold {
     const heap = this.heap;
     const top = heap[0]!;
+    this.ids.delete(top.id);
     const last = heap.pop()!;
     if (heap.length > 0) {
       let i = 0;

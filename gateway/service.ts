@@ -38,14 +38,20 @@ export type KnownSkuAvailability = SkuAvailability & { known: boolean };
 
 type AtpTable = Map<string, Map<string, number>>;
 
-/** How often the holds this gateway placed are checked for expiry (expiries.ts), and how many per check. */
+/** How often the watched holds are checked for expiry (expiries.ts), and how many per check. */
 const expiryCheckMs = 250;
 const expiryCheckMax = 500;
+/**
+ * How often the store's holds due soon (within twice this) are added to the watch: those placed by
+ * another gateway that stopped, or by this one before a restart.
+ */
+const holdScanMs = 5_000;
 
 export class GatewayService {
   readonly inventory: Inventory;
-  /** Holds placed here, by expiry: their expiry is published (expiries.ts). */
+  /** Holds placed here or found in the store, by expiry: their expiry is published (expiries.ts). */
   readonly expiries = new ExpiryWatch();
+  private nextHoldScanMs = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryCheck: Promise<void> | undefined;
   private lastHoldMs = 0;
@@ -64,9 +70,14 @@ export class GatewayService {
     network.onChange((n) => this.inventory.setNetwork(n));
     this.clock = options.clock ?? Date.now;
     this.expiryCheckMs = options.expiryCheckMs ?? expiryCheckMs;
+    if (this.expiryCheckMs !== false) {
+      this.expiryTimer = setInterval(() => void this.publishExpiries(this.clock()), this.expiryCheckMs);
+      // Never what keeps a process alive.
+      this.expiryTimer.unref();
+    }
   }
 
-  /** Stops the expiry timer (holds still watched are not published). */
+  /** Stops the expiry timer (holds still watched are published by another gateway, or after a restart). */
   close(): void {
     clearInterval(this.expiryTimer);
     this.expiryTimer = undefined;
@@ -192,21 +203,26 @@ export class GatewayService {
 
   private watchExpiry(reservation: Reservation): void {
     this.expiries.add({ id: reservation.id, expiresAtMs: reservation.expiresAtMs, checkAtMs: reservation.expiresAtMs });
-    if (!this.expiryTimer && this.expiryCheckMs !== false) {
-      this.expiryTimer = setInterval(() => void this.publishExpiries(this.clock()), this.expiryCheckMs);
-      // Never what keeps a process alive.
-      this.expiryTimer.unref();
-    }
   }
 
   /**
    * Reads back the watched holds due at nowMs: those released as expired publish the `expired`
-   * transition and their positions' ATP; those still held (a clock ahead of the store's) wait
-   * again; the rest published their own transition already. One check at a time, its position
-   * reads included (at most expiryCheckMax holds a check).
+   * transition and their positions' ATP, if this gateway is the first to claim it; those still
+   * held (a clock ahead of the store's) wait again; the rest published their own transition
+   * already. Every holdScanMs, the store's holds due soon join the watch first. One check at a
+   * time, its position reads included (at most expiryCheckMax holds a check).
    */
   publishExpiries(nowMs: number): Promise<void> {
     this.expiryCheck ??= (async () => {
+      if (nowMs >= this.nextHoldScanMs) {
+        this.nextHoldScanMs = nowMs + holdScanMs;
+        try {
+          for (const held of await this.store.heldUntil(nowMs + 2 * holdScanMs, expiryCheckMax)) this.expiries.add({ ...held, checkAtMs: held.expiresAtMs });
+        } catch {
+          // The store is unreachable: the next scan tries again.
+          this.nextHoldScanMs = nowMs + expiryCheckMs;
+        }
+      }
       const due = this.expiries.due(nowMs, expiryCheckMax);
       await Promise.all(
         due.map(async (hold) => {
@@ -222,6 +238,15 @@ export class GatewayService {
           if (reservation.state === 'held') {
             this.expiries.add({ ...hold, checkAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
           } else if (reservation.state === 'released' && reservation.expired) {
+            // Another gateway may watch it too: the store lets one publish it.
+            let claimed: boolean;
+            try {
+              claimed = await this.store.claimExpiryNotice(reservation.id);
+            } catch {
+              this.expiries.add({ ...hold, checkAtMs: nowMs + expiryCheckMs });
+              return;
+            }
+            if (!claimed) return;
             this.feeds.transitions([{ reservationId: reservation.id, channel: reservation.channel, transition: 'expired', lines: reservation.lines, atMs: hold.expiresAtMs }]);
             await this.publishChanges(reservation, nowMs);
           }

@@ -63,4 +63,9 @@ export class KeyBuilder {
   dueShard(shard: number): string {
     return `${this.prefix}:due:{rs${shard}}`;
   }
+
+  /** String, set once (NX, with the header's retention): the reservation's expiry was published. */
+  expiryNotice(id: string): string {
+    return `${this.prefix}:xn:{rs${shardOf(id)}}:${id}`;
+  }
 }

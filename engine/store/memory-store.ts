@@ -72,6 +72,8 @@ export class MemoryStore implements InventoryStore {
   /** sku → "reservationId|location" → line */
   private readonly linesBySku = new Map<string, Map<string, Line>>();
   private readonly reservations = new Map<string, StoredReservation>();
+  /** Reservations whose expiry was published (claimExpiryNotice); kept as long as the reservations. */
+  private readonly expiryNoticed = new Set<string>();
 
   private position(sku: string, location: string, create: boolean): Position {
     let bySku = this.positionsBySku.get(sku);
@@ -291,6 +293,19 @@ export class MemoryStore implements InventoryStore {
     checkId('location', locationId);
     if (status === undefined) this.statuses.delete(locationId);
     else this.statuses.set(locationId, status);
+  }
+
+  async heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]> {
+    const held: { id: string; expiresAtMs: number }[] = [];
+    for (const r of this.reservations.values()) if (r.state === 'held' && r.expiresAtMs <= untilMs) held.push({ id: r.id, expiresAtMs: r.expiresAtMs });
+    return held.sort((a, b) => a.expiresAtMs - b.expiresAtMs).slice(0, limit);
+  }
+
+  async claimExpiryNotice(reservationId: string): Promise<boolean> {
+    checkId('reservation id', reservationId);
+    if (this.expiryNoticed.has(reservationId)) return false;
+    this.expiryNoticed.add(reservationId);
+    return true;
   }
 
   async expireDue(nowMs: number, limit = 500): Promise<number> {

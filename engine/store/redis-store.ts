@@ -282,6 +282,18 @@ export class RedisStore implements InventoryStore {
     else await this.redis.hset(this.keys.locationStatus(), locationId, status);
   }
 
+  async heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]> {
+    const shards = await Promise.all(Array.from({ length: reservationShards }, (_, shard) => this.redis.zrangebyscore(this.keys.dueShard(shard), '-inf', untilMs, 'WITHSCORES', 'LIMIT', 0, limit)));
+    const held: { id: string; expiresAtMs: number }[] = [];
+    for (const flat of shards) for (let i = 0; i < flat.length; i += 2) held.push({ id: flat[i]!, expiresAtMs: Number(flat[i + 1]) });
+    return held.sort((a, b) => a.expiresAtMs - b.expiresAtMs).slice(0, limit);
+  }
+
+  async claimExpiryNotice(reservationId: string): Promise<boolean> {
+    checkId('reservation id', reservationId);
+    return (await this.redis.set(this.keys.expiryNotice(reservationId), '1', 'PX', retentionMs, 'NX')) === 'OK';
+  }
+
   async expireDue(nowMs: number, limit = expireBatchMax): Promise<number> {
     let expired = 0;
     for (let shard = 0; shard < reservationShards && expired < limit; shard++) {

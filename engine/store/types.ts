@@ -89,6 +89,13 @@ export interface InventoryStore {
   /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */
   transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation>;
   reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined>;
+  /** Held reservations whose hold lapses by `untilMs` (lapsed ones included), earliest first, at most `limit`. */
+  heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]>;
+  /**
+   * Claims the publishing of a reservation's expiry: true for the first caller only, whatever the
+   * process. Every gateway may see a hold lapse; one publishes its `expired` transition.
+   */
+  claimExpiryNotice(reservationId: string): Promise<boolean>;
   /** Releases holds whose TTL passed; returns how many reservations expired. */
   expireDue(nowMs: number, limit?: number): Promise<number>;
   /**

@@ -311,6 +311,28 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect((await store.positionsMany(['m2', 'm1'], T0 + 2_000))[0]![0]!.reserved).toBe(0);
     });
 
+    it('lists the holds that lapse by a time, earliest first, and lets one caller claim each expiry notice', async () => {
+      const store = open(factory);
+      await store.applyEvents([snapshot('hu', 'dc', 50)], T0);
+      const hold = (id: string, ttl: number) => store.hold({ reservationId: id, channel: 'web', lines: [{ sku: 'hu', location: 'dc', qty: 1, rule }], holdTtlMs: ttl, nowMs: T0 });
+      await hold('hu-late', 9_000);
+      await hold('hu-soon', 1_000);
+      await hold('hu-mid', 5_000);
+      await hold('hu-confirmed', 2_000);
+      await store.transition('hu-confirmed', 'confirm', T0 + 10);
+      expect(await store.heldUntil(T0 + 5_000, 10)).toEqual([
+        { id: 'hu-soon', expiresAtMs: T0 + 1_000 },
+        { id: 'hu-mid', expiresAtMs: T0 + 5_000 },
+      ]);
+      expect(await store.heldUntil(T0 + 60_000, 1)).toEqual([{ id: 'hu-soon', expiresAtMs: T0 + 1_000 }]);
+      // Released holds leave the list.
+      await store.transition('hu-mid', 'release', T0 + 20);
+      expect((await store.heldUntil(T0 + 60_000, 10)).map((h) => h.id)).toEqual(['hu-soon', 'hu-late']);
+      expect(await store.claimExpiryNotice('hu-soon')).toBe(true);
+      expect(await store.claimExpiryNotice('hu-soon')).toBe(false);
+      expect(await store.claimExpiryNotice('hu-late')).toBe(true);
+    });
+
     it('visits each position positionsMany gives, once, with its line (forEachPosition), expired holds released', async () => {
       const store = open(factory);
       await store.applyEvents([snapshot('f1', 'dc', 5), snapshot('f1', 'b-store', 7), { type: 'delta', eventId: 'f1-sold', sku: 'f1', location: 'b-store', qty: -2, asOf: T0 + 1 }, snapshot('f2', 'dc', 3)], T0);

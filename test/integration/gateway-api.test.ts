@@ -214,7 +214,7 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
     it('shares a pause through the store: a second gateway on the same store stops using the location too', async () => {
       const stateB = new NetworkState(f.network, store);
       const stopFollowing = await stateB.follow(20);
-      const gatewayB = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, stateB), keys: keys(), clock: () => nowMs, log: () => {} });
+      const gatewayB = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, stateB, undefined, { expiryCheckMs: false }), keys: keys(), clock: () => nowMs, log: () => {} });
       const usedOnB = async () => {
         const r = await fetch(`http://127.0.0.1:${gatewayB.port}/v1/availability`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(basket([{ sku: 'GW-B', qty: 1 }], { methods: ['delivery'] })) });
         return ((await r.json()) as { options: { shipments: { from: string }[] }[] }).options.flatMap((o) => o.shipments.map((s) => s.from));
@@ -330,6 +330,27 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expect(transitions.filter((t) => t.reservationId === 'gw-x1' && t.transition === 'expired')).toHaveLength(1);
     });
 
+    it('publishes the expiry of a hold placed before a restart or by another gateway, found in the store, and only once', async () => {
+      const hold = await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-x2', channel: f.web, lines: [{ sku: 'GW-D', location: f.dc2.id, qty: 2 }], holdTtlMs: 2_000 } });
+      expect(hold.status).toBe(201);
+      const expiresAtMs = (hold.json as { expiresAtMs: number }).expiresAtMs;
+      // A gateway started after the hold (this one restarted, or another) has never watched it.
+      const restartedFeeds = new LocalFeeds();
+      const restarted: ReservationTransition[] = [];
+      restartedFeeds.onTransitions((t) => restarted.push(...t));
+      const other = new GatewayService(store, state, restartedFeeds, { clock: () => nowMs, expiryCheckMs: false });
+      expect(other.expiries.size).toBe(0);
+      await other.publishExpiries(expiresAtMs - 1);
+      expect(other.expiries.size).toBeGreaterThanOrEqual(1);
+      expect(restarted.filter((t) => t.reservationId === 'gw-x2')).toEqual([]);
+      await other.publishExpiries(expiresAtMs);
+      expect(restarted.filter((t) => t.reservationId === 'gw-x2')).toEqual([expect.objectContaining({ transition: 'expired', lines: [{ sku: 'GW-D', location: f.dc2.id, qty: 2 }], atMs: expiresAtMs })]);
+      // The gateway that placed it watches it too, and finds its expiry published already.
+      await service.publishExpiries(expiresAtMs);
+      expect(transitions.filter((t) => t.reservationId === 'gw-x2').map((t) => t.transition)).toEqual(['held']);
+      expect(await store.claimExpiryNotice('gw-x2')).toBe(false);
+    });
+
     it('speaks msgpack both ways', async () => {
       const body = packr.pack(basket([{ sku: 'GW-A', qty: 1 }]));
       const r = await call('POST', '/v1/availability', { raw: body, headers: { 'content-type': 'application/msgpack' } });
@@ -404,7 +425,7 @@ describe('gateway rate limit', () => {
   it('answers 429 with retry-after past the per-key rate, and other keys still pass', async () => {
     const f = fixture();
     const store = new MemoryStore();
-    const gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, new NetworkState(f.network)), keys: keys(), rateLimitRps: 2, log: () => {} });
+    const gateway = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service: new GatewayService(store, new NetworkState(f.network), undefined, { expiryCheckMs: false }), keys: keys(), rateLimitRps: 2, log: () => {} });
     try {
       const base = `http://127.0.0.1:${gateway.port}`;
       const get = (key: string) => fetch(`${base}/v1/reservations/x`, { headers: { authorization: `Bearer ${key}` } });

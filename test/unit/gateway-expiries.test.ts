@@ -26,6 +26,17 @@ describe('ExpiryWatch (holds by expiry)', () => {
     expect(rest.map((h) => h.checkAtMs)).toEqual(model.map((h) => h.checkAtMs).sort((a, b) => a - b));
   });
 
+  it('watches a hold once however often it is added, and again once taken', () => {
+    const watch = new ExpiryWatch();
+    expect(watch.add({ id: 'r', expiresAtMs: 5, checkAtMs: 5 })).toBe(true);
+    expect(watch.add({ id: 'r', expiresAtMs: 5, checkAtMs: 1 })).toBe(false);
+    expect(watch.size).toBe(1);
+    expect(watch.dropped).toBe(0);
+    expect(watch.due(5, 10).map((h) => h.checkAtMs)).toEqual([5]);
+    expect(watch.add({ id: 'r', expiresAtMs: 5, checkAtMs: 9 })).toBe(true);
+    expect(watch.due(9, 10).map((h) => h.id)).toEqual(['r']);
+  });
+
   it('stops watching at its bound and counts what it dropped', () => {
     const watch = new ExpiryWatch(3);
     for (let i = 0; i < 5; i++) watch.add({ id: `r${i}`, expiresAtMs: i, checkAtMs: i });
