@@ -125,10 +125,17 @@ export async function ensureTopics(admin: Admin, topics: TopicSpec[]): Promise<s
   const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
   const missing = topics.filter((t) => !existing.has(t.topic));
   if (missing.length > 0) {
-    await admin.createTopics({
-      timeout: 30_000,
-      topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replication, configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })) })),
-    });
+    try {
+      await admin.createTopics({
+        timeout: 30_000,
+        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replication, configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })) })),
+      });
+    } catch (error) {
+      // The client's aggregate error says only "Topic creation errors": name each topic's.
+      const each = (error as { errors?: { topic?: string; type?: string; message?: string }[] }).errors;
+      if (!each?.length) throw error;
+      throw new Error(`creating topics: ${each.map((e) => `${e.topic ?? '?'}: ${e.type ?? ''} ${e.message ?? ''}`.trim()).join('; ')}`);
+    }
   }
   return missing.map((t) => t.topic);
 }

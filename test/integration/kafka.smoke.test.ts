@@ -25,6 +25,17 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
     }
   });
 
+  it('names each topic it could not create and why (the client says only "Topic creation errors")', async () => {
+    const topic = `instock.smoke.too-many-replicas.${randomUUID()}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await expect(ensureTopics(admin, [{ topic, partitions: 1, replication: 5 }])).rejects.toThrow(new RegExp(`creating topics: ${topic.replace(/\./g, '\\.')}: .*replication`, 'i'));
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it("creates the stock topic stamping events with the broker's append time (what the asOf bound is judged against)", async () => {
     const stock = `instock.smoke.stock.${randomUUID()}`;
     const topics = instockTopics({ ...config, kafkaTopicStock: stock, kafkaPartitions: 1, kafkaReplication: 1 }).filter((t) => t.topic === stock);
