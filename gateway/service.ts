@@ -6,14 +6,14 @@
 // Side effects of reservations (velocity, history, live stock) leave through `GatewayFeeds` after
 // the answer is decided; they never delay or fail a request.
 
-import { atpUnderRule, compiledAtp, compileRule, lineRule, positionAtp, type CompiledRule, type LineRule } from '../engine/core/atp.js';
+import { compiledAtp, compileRule, lineRule, positionAtp, type CompiledRule } from '../engine/core/atp.js';
 import { availabilityOptions, channelColumns, skuAvailability, type AvailabilityAnswer, type SkuAvailability } from '../engine/core/sourcing.js';
 import type { Channel, Location } from '../engine/core/types.js';
 import { DomainError } from '../engine/core/errors.js';
 import { validateHoldRequest, validateReservationId } from '../engine/core/validate.js';
 import { Inventory, type PositionWithAtp } from '../engine/inventory.js';
 import type { NetworkConfig } from '../engine/network/config.js';
-import type { InventoryStore, PositionState, Reservation, Transition } from '../engine/store/types.js';
+import type { InventoryStore, Reservation, Transition } from '../engine/store/types.js';
 import type { AvailabilitySample } from '../engine/history/writer.js';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
 import { ExpiryWatch } from './expiries.js';
@@ -89,22 +89,37 @@ export class GatewayService {
     return channel;
   }
 
-  /** ATP per (sku, location) in one channel, read live: one store read per SKU, all in flight at once. */
-  private async atpTable(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ table: AtpTable; positions: PositionState[][] }> {
-    const rules = channelRules(network, channel);
-    const positions = await this.store.positionsMany(skus, nowMs);
+  /**
+   * The SKUs' channel ATP read live, as a matrix (row = SKU, column = channelColumns'), with which
+   * SKUs have a position anywhere. No object per position: a basket reads ~500.
+   */
+  private async atpMatrix(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ matrix: Float64Array; known: Uint8Array; columns: ReadonlyMap<string, number> }> {
+    const { columns, rules } = channelCells(network, channel);
+    const cols = rules.length;
+    const matrix = new Float64Array(skus.length * cols);
+    const known = new Uint8Array(skus.length);
+    await this.store.forEachPosition(skus, nowMs, (line, location, onHand, reserved) => {
+      known[line] = 1;
+      const c = columns.get(location);
+      const rule = c === undefined ? undefined : rules[c];
+      if (rule) matrix[line * cols + c!] = compiledAtp(onHand, reserved, rule);
+    });
+    return { matrix, known, columns };
+  }
+
+  /** atpMatrix as a map per SKU of the locations with ATP. */
+  private async atpTable(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ table: AtpTable; known: Uint8Array }> {
+    const { matrix, known, columns } = await this.atpMatrix(network, channel, skus, nowMs);
     const table: AtpTable = new Map();
     skus.forEach((sku, i) => {
       const row = new Map<string, number>();
-      for (const p of positions[i]!) {
-        const rule = rules.get(p.location);
-        if (!rule) continue;
-        const atp = Math.min(atpUnderRule(p, rule), rule.capUnits);
-        if (atp > 0) row.set(p.location, atp);
+      for (const [location, c] of columns) {
+        const atp = matrix[i * columns.size + c]!;
+        if (atp > 0) row.set(location, atp);
       }
       table.set(sku, row);
     });
-    return { table, positions };
+    return { table, known };
   }
 
   async availability(body: AvailabilityBody, nowMs: number): Promise<AvailabilityAnswer> {
@@ -117,21 +132,10 @@ export class GatewayService {
       }
     }
     const skus = body.lines.map((l) => l.sku);
-    // The basket's ATP matrix straight from the store's positions, no object per position: ~500 a
-    // basket, only locations with stock visited.
-    const { columns, rules } = channelCells(network, channel);
-    const cols = rules.length;
-    const matrix = new Float64Array(skus.length * cols);
-    const found = new Uint8Array(skus.length);
-    await this.store.forEachPosition(skus, nowMs, (line, location, onHand, reserved) => {
-      found[line] = 1;
-      const c = columns.get(location);
-      const rule = c === undefined ? undefined : rules[c];
-      if (rule) matrix[line * cols + c!] = compiledAtp(onHand, reserved, rule);
-    });
+    const { matrix, known } = await this.atpMatrix(network, channel, skus, nowMs);
     // Redis replies arrive in bursts: one loop turn per answer keeps reads of new requests flowing (turns.ts).
     if (this.store.kind !== 'memory') await nextTurn();
-    found.forEach((seen, i) => {
+    known.forEach((seen, i) => {
       if (seen === 0) throw new HttpProblem(422, 'Unprocessable Content', `lines[${i}].sku ${JSON.stringify(body.lines[i]!.sku)} is unknown: no location has reported stock for it`, { code: 'unknown_sku' });
     });
     return availabilityOptions(
@@ -156,9 +160,9 @@ export class GatewayService {
   async skus(body: SkusBody, nowMs: number): Promise<KnownSkuAvailability[]> {
     const network = this.network.current();
     const channel = this.channel(network, body.channel);
-    const { table, positions } = await this.atpTable(network, channel, body.skus, nowMs);
+    const { table, known } = await this.atpTable(network, channel, body.skus, nowMs);
     const atpAt = (sku: string, location: string) => table.get(sku)?.get(location) ?? 0;
-    return body.skus.map((sku, i) => ({ ...skuAvailability(network, { channel: channel.id, sku, ...(body.near ? { near: body.near } : {}), nowMs }, atpAt), known: positions[i]!.length > 0 }));
+    return body.skus.map((sku, i) => ({ ...skuAvailability(network, { channel: channel.id, sku, ...(body.near ? { near: body.near } : {}), nowMs }, atpAt), known: known[i] === 1 }));
   }
 
   async sku(query: { sku: string; channel: string; near?: GeoPoint }, nowMs: number): Promise<KnownSkuAvailability> {
@@ -226,30 +230,24 @@ export class GatewayService {
       const due = this.expiries.due(nowMs, expiryCheckMax);
       await Promise.all(
         due.map(async (hold) => {
+          let claimed = false;
           let reservation: Reservation | undefined;
           try {
             reservation = await this.store.reservation(hold.id, nowMs);
+            if (reservation?.state === 'held') {
+              this.expiries.add({ ...hold, checkAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
+              return;
+            }
+            // Another gateway may watch it too: the store lets one publish it.
+            if (reservation?.state === 'released' && reservation.expired) claimed = await this.store.claimExpiryNotice(reservation.id);
           } catch {
             // The store is unreachable: try again at the next check.
             this.expiries.add({ ...hold, checkAtMs: nowMs + expiryCheckMs });
             return;
           }
-          if (!reservation) return;
-          if (reservation.state === 'held') {
-            this.expiries.add({ ...hold, checkAtMs: Math.max(reservation.expiresAtMs, nowMs + expiryCheckMs) });
-          } else if (reservation.state === 'released' && reservation.expired) {
-            // Another gateway may watch it too: the store lets one publish it.
-            let claimed: boolean;
-            try {
-              claimed = await this.store.claimExpiryNotice(reservation.id);
-            } catch {
-              this.expiries.add({ ...hold, checkAtMs: nowMs + expiryCheckMs });
-              return;
-            }
-            if (!claimed) return;
-            this.feeds.transitions([{ reservationId: reservation.id, channel: reservation.channel, transition: 'expired', lines: reservation.lines, atMs: hold.expiresAtMs }]);
-            await this.publishChanges(reservation, nowMs);
-          }
+          if (!claimed || !reservation) return;
+          this.feeds.transitions([{ reservationId: reservation.id, channel: reservation.channel, transition: 'expired', lines: reservation.lines, atMs: hold.expiresAtMs }]);
+          await this.publishChanges(reservation, nowMs);
         }),
       );
     })().finally(() => {
@@ -314,38 +312,19 @@ export class GatewayService {
   }
 }
 
-// Each channel's rule per sellable location, resolved once per network object (same result as
-// core positionAtp, without re-resolving the rule for every position of every request).
-const ruleIndexes = new WeakMap<NetworkConfig, Map<string, Map<string, LineRule & { capUnits: number }>>>();
-
-function channelRules(network: NetworkConfig, channel: Channel): Map<string, LineRule & { capUnits: number }> {
-  let byChannel = ruleIndexes.get(network);
-  if (!byChannel) ruleIndexes.set(network, (byChannel = new Map()));
-  let rules = byChannel.get(channel.id);
-  if (!rules) {
-    rules = new Map();
-    for (const location of network.locations) {
-      const rule = lineRule(location, channel);
-      if (rule.sellable) rules.set(location.id, { ...rule, capUnits: channel.atpCap ?? Number.MAX_SAFE_INTEGER });
-    }
-    byChannel.set(channel.id, rules);
-  }
-  return rules;
-}
-
 const cellIndexes = new WeakMap<ReadonlyMap<string, number>, (CompiledRule | undefined)[]>();
 
-/** The channel's columns (channelColumns) and each column's rule, undefined where nothing is sellable. */
+/**
+ * The channel's columns (channelColumns) and each column's rule, compiled once per network object
+ * (the same ATP as core positionAtp), undefined where nothing is sellable.
+ */
 function channelCells(network: NetworkConfig, channel: Channel): { columns: ReadonlyMap<string, number>; rules: (CompiledRule | undefined)[] } {
   const columns = channelColumns(network, channel.id);
   let rules = cellIndexes.get(columns);
   if (!rules) {
-    const byLocation = channelRules(network, channel);
+    const locations = locationIndex(network);
     rules = new Array<CompiledRule | undefined>(columns.size).fill(undefined);
-    for (const [location, c] of columns) {
-      const rule = byLocation.get(location);
-      if (rule) rules[c] = compileRule(rule, rule.capUnits);
-    }
+    for (const [location, c] of columns) rules[c] = compileRule(lineRule(locations.get(location), channel), channel.atpCap ?? Number.MAX_SAFE_INTEGER);
     cellIndexes.set(columns, rules);
   }
   return { columns, rules };

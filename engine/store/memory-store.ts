@@ -5,7 +5,7 @@
 import { InventoryError, invariant } from './errors.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -295,8 +295,8 @@ export class MemoryStore implements InventoryStore {
     else this.statuses.set(locationId, status);
   }
 
-  async heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]> {
-    const held: { id: string; expiresAtMs: number }[] = [];
+  async heldUntil(untilMs: number, limit: number): Promise<HeldReservation[]> {
+    const held: HeldReservation[] = [];
     for (const r of this.reservations.values()) if (r.state === 'held' && r.expiresAtMs <= untilMs) held.push({ id: r.id, expiresAtMs: r.expiresAtMs });
     return held.sort((a, b) => a.expiresAtMs - b.expiresAtMs).slice(0, limit);
   }

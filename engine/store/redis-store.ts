@@ -9,7 +9,7 @@ import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
 import { Scripts, type BasketCall, type LineCall } from './scripts.js';
-import type { ApplyOutcome, ApplyResult, HoldRequest, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
 /** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
@@ -282,9 +282,9 @@ export class RedisStore implements InventoryStore {
     else await this.redis.hset(this.keys.locationStatus(), locationId, status);
   }
 
-  async heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]> {
+  async heldUntil(untilMs: number, limit: number): Promise<HeldReservation[]> {
     const shards = await Promise.all(Array.from({ length: reservationShards }, (_, shard) => this.redis.zrangebyscore(this.keys.dueShard(shard), '-inf', untilMs, 'WITHSCORES', 'LIMIT', 0, limit)));
-    const held: { id: string; expiresAtMs: number }[] = [];
+    const held: HeldReservation[] = [];
     for (const flat of shards) for (let i = 0; i < flat.length; i += 2) held.push({ id: flat[i]!, expiresAtMs: Number(flat[i + 1]) });
     return held.sort((a, b) => a.expiresAtMs - b.expiresAtMs).slice(0, limit);
   }

@@ -68,6 +68,12 @@ export interface Reservation {
 
 export type Transition = 'confirm' | 'fulfil' | 'release';
 
+/** A held reservation and when its hold lapses (heldUntil). */
+export interface HeldReservation {
+  id: string;
+  expiresAtMs: number;
+}
+
 /** One position read by forEachPosition; `line` is its SKU's index in the SKUs asked. */
 export type PositionVisitor = (line: number, location: string, onHand: number, reserved: number) => void;
 
@@ -90,7 +96,7 @@ export interface InventoryStore {
   transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation>;
   reservation(reservationId: string, nowMs: number): Promise<Reservation | undefined>;
   /** Held reservations whose hold lapses by `untilMs` (lapsed ones included), earliest first, at most `limit`. */
-  heldUntil(untilMs: number, limit: number): Promise<{ id: string; expiresAtMs: number }[]>;
+  heldUntil(untilMs: number, limit: number): Promise<HeldReservation[]>;
   /**
    * Claims the publishing of a reservation's expiry: true for the first caller only, whatever the
    * process. Every gateway may see a hold lapse; one publishes its `expired` transition.
