@@ -107,7 +107,7 @@ async function bench(config: Config, args: string[]): Promise<number> {
     const { localKafkaProcesses, servicesEnv } = await import('../services/index.js');
     const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
     const brokerProcesses = localKafkaProcesses(config, brokers);
-    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, ...(brokerProcesses ? { brokerProcesses } : {}) });
+    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, coldLaneMax: config.engineColdLaneMax, coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 }, ...(brokerProcesses ? { brokerProcesses } : {}) });
     return 0;
   }
   process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, history), got ${name ?? 'nothing'}\n`);
@@ -164,6 +164,7 @@ async function engine(config: Config): Promise<number> {
     // Seeded from history, then from inventory.reservations as they come.
     velocity,
     laneEventsMax: { cold: config.engineColdLaneMax },
+    coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 },
     log: (message) => process.stdout.write(`${message}\n`),
   });
   const { startMetricsServer } = await import('../engine/stream/metrics.js');

@@ -147,6 +147,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
       velocity,
       registry,
       laneEventsMax: { cold: config.engineColdLaneMax },
+      coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 },
       log: write,
     } as ConstructorParameters<typeof StreamEngine>[0]);
     await engine.start();

@@ -5,6 +5,7 @@
 // Nothing configured means the embedded default: in-process stream instead of Kafka, in-memory
 // store instead of Redis, chDB in-process instead of a ClickHouse server.
 
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 
 export class ConfigError extends Error {
@@ -110,7 +111,9 @@ const settings = {
   sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },
   historyBatchRows: { env: 'HISTORY_BATCH_ROWS', fallback: '100000', doc: 'Rows per ClickHouse insert of the history writer (a table is also flushed every second).', parse: integer(100, 1_000_000) },
   historyMetricsPort: { env: 'HISTORY_METRICS_PORT', fallback: '9465', doc: 'Port of the history consumer\'s /metrics when it runs as its own process (instock history); 0 picks a free port and prints it.', parse: integer(0, 65535) },
-  engineColdLaneMax: { env: 'ENGINE_COLD_LANE_MAX', fallback: '1000000', doc: 'Cold events the engine holds waiting (packed, ~60 bytes each: the default is ~60 MB); past it, cold events are skipped and read again from Kafka later.', parse: integer(1000, 50000000) },
+  engineColdLaneMax: { env: 'ENGINE_COLD_LANE_MAX', fallback: '10000000', doc: 'Cold events the engine holds waiting, in memory and spilled to disk (packed, ~50 bytes each: the default is ~500 MB); past it, cold events are skipped and read again from Kafka later.', parse: integer(1000, 1_000_000_000) },
+  engineColdLaneMemoryMb: { env: 'ENGINE_COLD_LANE_MEMORY_MB', fallback: '64', doc: 'Memory the cold lane may use (1 MiB slabs, ~20,000 events each) before it writes slabs to ENGINE_SPILL_DIR.', parse: integer(2, 1_000_000) },
+  engineSpillDir: { env: 'ENGINE_SPILL_DIR', fallback: '', doc: 'Directory for the cold lane\'s spilled slabs (scratch: a directory per process, removed at stop). Empty: the system temporary directory.', parse: (raw: string) => (raw.trim() === '' ? tmpdir() : resolve(raw.trim())) },
   engineMetricsPort: { env: 'ENGINE_METRICS_PORT', fallback: '9464', doc: 'Port of the engine\'s /metrics when it runs as its own process; 0 picks a free port and prints it.', parse: integer(0, 65535) },
 
   servicesKafkaVersion: { env: 'SERVICES_KAFKA_VERSION', fallback: '3.9.1', doc: 'Apache Kafka version the services command fetches from Maven Central.', parse: (raw: string, env: string) => (/^\d+\.\d+\.\d+$/.test(raw.trim()) ? raw.trim() : fail(env, raw, 'a version like 3.9.1')) },

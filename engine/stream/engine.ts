@@ -46,6 +46,7 @@ import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
 import type { InventoryStore } from '../store/types.js';
 import { decodeStockEvent, type DecodeRejection, type Decoded } from './codec.js';
+import type { SpillOptions } from './compact-lane.js';
 import type { DecodeTask } from './decode-worker.js';
 import { EngineMetrics } from './metrics.js';
 import { ApplyPipeline, Ticket } from './pipeline.js';
@@ -112,6 +113,8 @@ export interface EngineOptions {
   decodeThreads?: number;
   /** Lane bounds in events (tests use small ones). */
   laneEventsMax?: Partial<Record<VelocityTier, number>>;
+  /** The cold lane's slabs past memoryBytes go to files under dir (compact-lane.ts); absent: memory only. */
+  coldSpill?: SpillOptions;
   /** At the cold lane's bound: shed cold events and rewind later (default), or pause the partition. */
   coldOverflow?: 'shed' | 'pause';
   log?: (message: string) => void;
@@ -192,6 +195,7 @@ export class StreamEngine {
       ...(options.velocity ? { velocity: options.velocity } : {}),
       metrics: this.metrics,
       ...(options.laneEventsMax ? { laneEventsMax: options.laneEventsMax } : {}),
+      ...(options.coldSpill ? { coldSpill: options.coldSpill } : {}),
       retry: true,
       publish: async (changes) => {
         await this.changes!.send(options.topics.changes, changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })));

@@ -21,7 +21,7 @@ import type { Location, StockEvent } from '../core/types.js';
 import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
 import type { ApplyOutcome, InventoryStore } from '../store/types.js';
-import { CompactLane, type LaneItem } from './compact-lane.js';
+import { CompactLane, slabBytes, type LaneItem, type SpillOptions } from './compact-lane.js';
 import type { EngineMetrics } from './metrics.js';
 import type { AtpChange } from './wire.js';
 
@@ -116,6 +116,8 @@ export interface PipelineOptions {
   velocity?: VelocityTracker;
   metrics: EngineMetrics;
   laneEventsMax?: Partial<Record<VelocityTier, number>>;
+  /** The cold lane writes slabs past this memory to disk (compact-lane.ts); absent: it stays in memory. */
+  coldSpill?: SpillOptions;
   /** Called with each applied chunk's changes; the returned promise is awaited before the tickets settle. */
   publish(changes: AtpChange[]): Promise<void> | void;
   /** Called with each applied chunk (valid events, in apply order). */
@@ -127,7 +129,7 @@ export interface PipelineOptions {
 }
 
 export class ApplyPipeline {
-  private readonly lanes: { hot: Lane; warm: Lane; cold: CompactLane } = { hot: new Lane(), warm: new Lane(), cold: new CompactLane('cold') };
+  private readonly lanes: { hot: Lane; warm: Lane; cold: CompactLane };
   readonly laneEventsMax: Readonly<Record<VelocityTier, number>>;
   /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
   private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();
@@ -144,6 +146,8 @@ export class ApplyPipeline {
 
   constructor(private readonly options: PipelineOptions) {
     this.laneEventsMax = Object.freeze({ ...laneEventsMaxDefault, ...options.laneEventsMax });
+    // A dropped cold event leaves the lane when its turn comes: its SKU's count goes down then.
+    this.lanes = { hot: new Lane(), warm: new Lane(), cold: new CompactLane('cold', options.coldSpill, (sku) => this.forget(sku)) };
   }
 
   depth(tier: VelocityTier): number {
@@ -211,8 +215,8 @@ export class ApplyPipeline {
 
   /** Drops waiting events whose ticket `drop` names (partitions revoked: they go back to Kafka); returns how many. */
   discard(drop: (ticket: Ticket) => boolean): number {
-    let count = 0;
-    for (const tier of tiers) {
+    let count = this.lanes.cold.dropTickets(drop);
+    for (const tier of ['hot', 'warm'] as const) {
       for (const item of this.lanes[tier].remove((i) => drop(i.ticket))) {
         this.forget(item.event.sku);
         count += 1;
@@ -231,6 +235,7 @@ export class ApplyPipeline {
   private updateDepth(): void {
     for (const tier of tiers) this.options.metrics.queueDepth.set({ tier }, this.lanes[tier].length);
     this.options.metrics.coldLaneBytes.set(this.lanes.cold.bytes);
+    this.options.metrics.coldLaneSpilledBytes.set(this.lanes.cold.spilledSlabs * slabBytes);
   }
 
   private take(): Item[] {
@@ -348,6 +353,7 @@ export class ApplyPipeline {
     this.stopped = true;
     for (const resolve of this.roomWaiters.splice(0)) resolve();
     while (this.inFlight > 0 || this.publishing.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.lanes.cold.close();
   }
 }
 

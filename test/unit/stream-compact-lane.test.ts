@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { StockEvent } from '../../engine/core/types.js';
-import { CompactLane, type LaneItem } from '../../engine/stream/compact-lane.js';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CompactLane, slabBytes, type LaneItem } from '../../engine/stream/compact-lane.js';
 import { Ticket } from '../../engine/stream/pipeline.js';
 
 /** A deterministic generator (mulberry32): the same events on every run. */
@@ -79,17 +82,24 @@ describe('compact cold lane', () => {
     expect(lane.bytes).toBeLessThanOrEqual(1 << 20);
   });
 
-  it('removes the items of dropped tickets and keeps the others in order', () => {
+  it('skips the events of dropped tickets when their turn comes, keeps the others in order, and reports each skipped SKU', () => {
     const r = random(7);
-    const lane = new CompactLane('cold');
+    const skipped: string[] = [];
+    const lane = new CompactLane('cold', undefined, (sku) => skipped.push(sku));
     const tickets = Array.from({ length: 5 }, () => new Ticket(() => undefined));
-    const items = Array.from({ length: 20_000 }, (_, n) => ({ event: eventAt(r, n), ticket: tickets[n % 5]!, tier: 'cold' as const }));
+    // Runs of 1 to 300 events per ticket, as batches arrive.
+    const items: LaneItem[] = [];
+    while (items.length < 20_000) {
+      const ticket = tickets[Math.floor(r() * 5)]!;
+      for (let k = Math.floor(1 + r() * 300); k > 0; k--) items.push({ event: eventAt(r, items.length), ticket, tier: 'cold' });
+    }
     for (const item of items) lane.push(item);
     for (let i = 0; i < 1_000; i++) lane.shift();
     const dropped = new Set([tickets[1], tickets[3]]);
-    const removed = lane.remove((item) => dropped.has(item.ticket));
     const left = items.slice(1_000);
-    expect(removed.map((i) => i.event)).toEqual(left.filter((i) => dropped.has(i.ticket)).map((i) => i.event));
+    expect(lane.dropTickets((t) => dropped.has(t))).toBe(left.filter((i) => dropped.has(i.ticket)).length);
+    // Dropped twice counts nothing the second time.
+    expect(lane.dropTickets((t) => dropped.has(t))).toBe(0);
     const kept = left.filter((i) => !dropped.has(i.ticket));
     expect(lane.length).toBe(kept.length);
     for (const item of kept) {
@@ -97,7 +107,87 @@ describe('compact cold lane', () => {
       expect(got.event).toEqual(item.event);
       expect(got.ticket).toBe(item.ticket);
     }
+    expect(lane.shift()).toBeUndefined();
     expect(lane.length).toBe(0);
+    expect(skipped).toEqual(left.filter((i) => dropped.has(i.ticket)).map((i) => i.event.sku));
+  });
+
+  it('spills slabs past its memory to files and reads them back in order, interleaved with pushes, shifts and drops; the files go once read', () => {
+    const r = random(11);
+    const parent = mkdtempSync(join(tmpdir(), 'instock-lane-test-'));
+    try {
+      const lane = new CompactLane('cold', { dir: parent, memoryBytes: 2 * slabBytes });
+      // A ticket per round, as per delivered batch: a dropped ticket gets no new events.
+      const tickets = Array.from({ length: 12 }, () => new Ticket(() => undefined));
+      const reference: LaneItem[] = [];
+      const dropped = new Set<Ticket>();
+      let n = 0;
+      let maxSpilled = 0;
+      let maxBytes = 0;
+      for (let round = 0; round < 12; round++) {
+        const ticket = tickets[round]!;
+        for (let i = Math.floor(r() * 25_000); i > 0; i--) {
+          const item = { event: eventAt(r, n++), ticket, tier: 'cold' as const };
+          lane.push(item);
+          reference.push(item);
+        }
+        maxSpilled = Math.max(maxSpilled, lane.spilledSlabs);
+        maxBytes = Math.max(maxBytes, lane.bytes);
+        // The slabs on disk are files in one directory of this process.
+        const dirs = readdirSync(parent);
+        if (lane.spilledSlabs > 0) {
+          expect(dirs).toHaveLength(1);
+          expect(dirs[0]).toMatch(new RegExp(`^instock-cold-lane-${process.pid}-cold-`));
+          expect(readdirSync(join(parent, dirs[0]!))).toHaveLength(lane.spilledSlabs);
+        }
+        if (round === 5) {
+          dropped.add(tickets[1]!).add(tickets[4]!);
+          lane.dropTickets((t) => dropped.has(t));
+        }
+        for (let i = Math.floor(r() * 20_000); i > 0; i--) {
+          let expected = reference.shift();
+          while (expected && dropped.has(expected.ticket)) expected = reference.shift();
+          const got = lane.shift();
+          if (!expected) {
+            expect(got).toBeUndefined();
+            break;
+          }
+          expect(got!.event).toEqual(expected.event);
+          expect(got!.ticket).toBe(expected.ticket);
+        }
+        expect(lane.length).toBe(reference.filter((i) => !dropped.has(i.ticket)).length);
+      }
+      for (const expected of reference.filter((i) => !dropped.has(i.ticket))) expect(lane.shift()!.event).toEqual(expected.event);
+      expect(lane.shift()).toBeUndefined();
+      // It did spill, memory never passed its bound (plus the slab being written), and no file is left.
+      expect(maxSpilled).toBeGreaterThan(3);
+      expect(maxBytes).toBeLessThanOrEqual(3 * slabBytes);
+      expect(lane.spilledSlabs).toBe(0);
+      for (const dir of readdirSync(parent)) expect(readdirSync(join(parent, dir))).toEqual([]);
+      lane.close();
+      expect(readdirSync(parent)).toEqual([]);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('removes the spill directory a dead process left behind, and refuses a memory bound under two slabs', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'instock-lane-test-'));
+    try {
+      // A pid that is not running: far above pid_max's default.
+      mkdirSync(join(parent, 'instock-cold-lane-4194999-cold-abc'));
+      writeFileSync(join(parent, 'instock-cold-lane-4194999-cold-abc', '0.slab'), 'x');
+      mkdirSync(join(parent, 'unrelated'));
+      const lane = new CompactLane('cold', { dir: parent, memoryBytes: 2 * slabBytes });
+      const ticket = new Ticket(() => undefined);
+      for (let n = 0; n < 100_000; n++) lane.push({ event: { type: 'delta', eventId: `e-${n}`, sku: `S-${n % 97}`, location: 'L1', qty: 1, asOf: n }, ticket, tier: 'cold' });
+      expect(lane.spilledSlabs).toBeGreaterThan(0);
+      expect(readdirSync(parent).sort()).toEqual([expect.stringMatching(new RegExp(`^instock-cold-lane-${process.pid}-`)), 'unrelated']);
+      lane.close();
+      expect(() => new CompactLane('cold', { dir: parent, memoryBytes: slabBytes })).toThrow(/at least 2097152/);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 
   it('holds a waiting event in far fewer bytes than an event object', () => {
