@@ -27,6 +27,14 @@
 // Memory stays bounded and hot events within shedReadAheadMax of X do not wait behind cold ones;
 // the cost is reading (and re-applying as duplicates) the hot events after X twice.
 //
+// Reading first: when the CPU is short (an overload), applying cold events would take the time the
+// main thread needs to read Kafka, and hot events would wait there, unread, behind the backlog. So
+// while a partition has more than readLagHoldMin events left to read, chunks take no cold events
+// (hot and warm still go): reading catches up, the cold events wait in their lane (which spills to
+// disk, compact-lane.ts), and they flow again as soon as reading has caught up. Never while a
+// partition is paused (its resume, or its rewind, waits for the lanes to drain), once the cold lane
+// is half full (an input reading never catches up with would starve cold for good), nor while stopping.
+//
 // Rebalance (rebalance_cb, awaited by the client before partitions move): the revoked partitions'
 // waiting events are handed back (dropped from the lanes, not committed: the next owner reads them
 // again), the chunks in flight are finished (bounded wait), and the watermark reached is committed.
@@ -82,6 +90,12 @@ const utilizationSampleMs = 1_000;
 const shedReadAheadMax = 10_000;
 /** How often shedding partitions check whether they can rewind (idle partitions get no batch to do it). */
 const rewindCheckMs = 50;
+/**
+ * Reading is behind when a partition has more than this many events in Kafka past its last batch
+ * (see "Reading first" above): about half a fetch batch, so a hot event waits at most a couple of
+ * batches in Kafka, not the whole backlog, when the CPU is short.
+ */
+const readLagHoldMin = 1_000;
 
 export interface EngineTopics {
   stock: string;
@@ -161,6 +175,8 @@ interface PartitionState {
   shedSkus: Set<string>;
   /** An eachBatch of this partition is running (a rewind from outside waits for it to end). */
   inBatch: boolean;
+  /** Events left in Kafka past the last batch taken (its offsetLag). */
+  lag: number;
 }
 
 export class StreamEngine {
@@ -200,8 +216,26 @@ export class StreamEngine {
       publish: async (changes) => {
         await this.changes!.send(options.topics.changes, changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })));
       },
+      holdCold: () => this.readingBehind(),
       log: (m) => options.log?.(m),
     });
+  }
+
+  /**
+   * A partition being read has more than readLagHoldMin events left in Kafka. Not while stopping,
+   * nor while a partition is paused: a paused partition resumes only once the lanes drain, and a
+   * shedding one rewinds only once the cold lane does, so cold must flow then. Nor once the cold
+   * lane is half full: an input that reading never catches up with must not starve cold events
+   * (and the commits behind them) for good.
+   */
+  private readingBehind(): boolean {
+    if (this.stopping || !this.pipeline.laneRoomy('cold')) return false;
+    let behind = false;
+    for (const state of this.partitions.values()) {
+      if (state.paused) return false;
+      if (state.lag > readLagHoldMin) behind = true;
+    }
+    return behind;
   }
 
   async start(): Promise<void> {
@@ -249,12 +283,15 @@ export class StreamEngine {
           // A due rewind seeks back instead of taking this batch (it comes again after the seek).
           if (this.rewindIfDue(state)) return;
           this.metrics.batchSize.observe(batch.messages.length);
-          this.metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
+          state.lag = Number(batch.offsetLag());
+          this.metrics.lag.set({ partition: String(batch.partition) }, state.lag);
           await this.take(state, batch.messages);
           const last = batch.messages[batch.messages.length - 1]!.offset;
           // Resolved: the client fetches on from here. Not committed: that waits for the watermark.
           resolveOffset(last);
           this.pauseIfBehind(state, last);
+          // Caught up (or paused): cold events held back while reading was behind may go now.
+          this.pipeline.kick();
         } finally {
           state.inBatch = false;
         }
@@ -283,7 +320,7 @@ export class StreamEngine {
   private partitionState(partition: number): PartitionState {
     let state = this.partitions.get(partition);
     if (!state) {
-      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, shedSkus: new Set(), inBatch: false };
+      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, shedSkus: new Set(), inBatch: false, lag: 0 };
       this.partitions.set(partition, state);
     }
     return state;
@@ -536,6 +573,8 @@ export class StreamEngine {
       this.metrics.lag.remove({ partition: String(state.partition) });
     }
     this.updatePaused();
+    // Their lag no longer holds cold events back.
+    this.pipeline.kick();
   }
 
   /** Graceful stop: fetch nothing more, apply and commit what was taken, then leave the group. */

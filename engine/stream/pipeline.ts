@@ -122,6 +122,12 @@ export interface PipelineOptions {
   publish(changes: AtpChange[]): Promise<void> | void;
   /** Called with each applied chunk (valid events, in apply order). */
   onApplied?(events: StockEvent[]): void;
+  /**
+   * While this says so, chunks take no cold events (hot and warm still go): the transport's reading
+   * is behind and needs the CPU that applying cold events would take (engine.ts, "Reading first").
+   * Call kick() when it stops saying so.
+   */
+  holdCold?: () => boolean;
   /** true (Kafka): a failed store call is retried with backoff, forever; false: its tickets fail. */
   retry: boolean;
   onFailed?(ticket: Ticket, error: unknown): void;
@@ -238,9 +244,24 @@ export class ApplyPipeline {
     this.options.metrics.coldLaneSpilledBytes.set(this.lanes.cold.spilledSlabs * slabBytes);
   }
 
+  /** Events a chunk may take now: every waiting one, or the hot and warm ones while cold is held. */
+  private takeable(): number {
+    const hotWarm = this.lanes.hot.length + this.lanes.warm.length;
+    if (this.lanes.cold.length === 0) return hotWarm;
+    const held = this.options.holdCold?.() ?? false;
+    this.options.metrics.coldHeld.set(held ? 1 : 0);
+    return held ? hotWarm : hotWarm + this.lanes.cold.length;
+  }
+
+  /** Applies what may be taken now (the transport calls it once holdCold() turns false). */
+  kick(): void {
+    this.pump();
+  }
+
   private take(): Item[] {
     const chunk: Item[] = [];
-    for (const tier of tiers) {
+    const cold = !(this.options.holdCold?.() ?? false);
+    for (const tier of cold ? tiers : (['hot', 'warm'] as const)) {
       const lane = this.lanes[tier];
       while (chunk.length < applyChunkMax) {
         const item = lane.shift();
@@ -254,7 +275,7 @@ export class ApplyPipeline {
   }
 
   private pump(): void {
-    while (!this.stopped && this.inFlight < applyConcurrency && this.publishing.size < publishesMax && this.waiting > 0) {
+    while (!this.stopped && this.inFlight < applyConcurrency && this.publishing.size < publishesMax && this.takeable() > 0) {
       const chunk = this.take();
       this.updateDepth();
       this.inFlight += 1;

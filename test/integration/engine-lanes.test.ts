@@ -154,6 +154,47 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     await expectExact(redis, events);
   }, 180_000);
 
+  it('reads first: while a partition has a backlog left to read, only hot and warm events are applied; cold ones wait until reading has caught up', async () => {
+    const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
+    const { run, topics } = await topicsFor(kafka, 1);
+    // One partition, 40,000 events, every 10th on a hot SKU: far more than the engine holds back
+    // for (1,000 left to read), so reading is behind until near the end.
+    const events: StockEvent[] = Array.from({ length: 40_000 }, (_, i) =>
+      i % 10 === 0
+        ? { type: 'delta', eventId: `h${i}`, sku: `HOT-${i % 7}`, location: `loc-${i % 3}`, qty: -1, asOf: T0 + i }
+        : i % 4 === 1
+          ? { type: 'snapshot', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: 50 + (i % 17), asOf: T0 + i }
+          : { type: 'delta', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: (i % 5) - 2 || 1, asOf: T0 + i },
+    );
+    await produce(kafka, topics.stock, events.map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
+    const velocity = new VelocityTracker();
+    const now = Date.now();
+    for (let i = 0; i < 700; i++) velocity.record(`cold-${i}`, 'web', 0.01, now);
+    for (let k = 0; k < 7; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
+    velocity.retier(now);
+    const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `first${run}` });
+    cleanups.push(() => redis.close());
+    // No delay: the store keeps up; only reading order decides what is applied first.
+    const { store, applied } = recordingStore(redis, 0);
+    const engine = new StreamEngine({ kafka, topics, groupId: `first-${run}`, store, velocity, registry: new Registry() });
+    cleanups.push(() => engine.stop());
+    let heldSeen = false;
+    const watch = setInterval(() => void engine.metrics.registry.getSingleMetricAsString('instock_engine_cold_held').then((m) => (heldSeen ||= / 1$/m.test(m))), 5);
+    await engine.start();
+    try {
+      await waitFor('every event applied and committed', () => applied.length >= events.length && engine.commits.at(-1)?.offset === BigInt(events.length), 120_000);
+    } finally {
+      clearInterval(watch);
+    }
+    const hotCount = events.filter((e) => e.sku.startsWith('HOT-')).length;
+    const firstCold = applied.findIndex((e) => e.sku.startsWith('cold-'));
+    const hotBeforeFirstCold = applied.slice(0, firstCold).filter((e) => e.sku.startsWith('HOT-')).length;
+    // All but the hot events in the last stretch read (at most ~1,000 left to read, plus a batch) came before any cold one.
+    expect(hotBeforeFirstCold, `hot events applied before the first cold one, of ${hotCount}`).toBeGreaterThan(hotCount - 400);
+    expect(heldSeen).toBe(true);
+    await expectExact(redis, events);
+  }, 180_000);
+
   it('pauses partitions at the lane bound and resumes them; nothing is lost or applied twice', async () => {
     const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
     const { run, topics } = await topicsFor(kafka, 3);
