@@ -10,6 +10,9 @@
 
 import { invariant } from './errors.js';
 
+/** Relative rounding slack when a SKU's value is compared with a rank cutoff (tierOfValue). */
+const tieTolerance = 1e-9;
+
 export type VelocityTier = 'hot' | 'warm' | 'cold';
 
 export interface VelocityConfig {
@@ -210,7 +213,11 @@ export class VelocityTracker {
   private tierOfValue(value: number, nowMs: number): VelocityTier {
     // A value of 0 is never hot or warm, even with rate floors of 0.
     if (value <= 0) return 'cold';
-    const age = nowMs > this.cutoffAtMs ? Math.pow(2, -(nowMs - this.cutoffAtMs) / this.config.halfLifeMs) : 1;
+    // The cutoff decayed one way and the SKU's value the other are equal in exact arithmetic for a
+    // SKU at the cutoff, but not always in floating point: without the tolerance, SKUs tied at the
+    // cutoff (same units at the same time, as history seeds them) flickered out of their tier at
+    // about one millisecond in six between two retiers.
+    const age = (nowMs > this.cutoffAtMs ? Math.pow(2, -(nowMs - this.cutoffAtMs) / this.config.halfLifeMs) : 1) * (1 - tieTolerance);
     if (value >= this.hotFloorValue && value >= this.hotRankValue * age) return 'hot';
     if (value >= this.warmFloorValue && value >= this.warmRankValue * age) return 'warm';
     return 'cold';

@@ -109,6 +109,21 @@ describe('velocity: tiers', () => {
     expect(v.tier('sku-179', nowMs + 30 * minuteMs)).toBe('cold');
   });
 
+  it('keeps SKUs tied at the cutoff in their tier at every millisecond between retiers', () => {
+    // 200 hot SKUs with the same units at the same time, 1,800 warm ones likewise: every one of
+    // them sits at its tier's rank cutoff. Rounding used to drop them out of it about 1 ms in 6.
+    const v = new VelocityTracker();
+    for (let i = 0; i < 20_000; i++) v.record(`sku-${i}`, 'web', i < 200 ? 100 : i < 2_000 ? 10 : 0.001, t0Ms);
+    const wrong = { hot: 0, warm: 0 };
+    for (let dt = 0; dt < 30_000; dt++) {
+      if (dt % 5_000 === 0) v.retier(t0Ms + dt);
+      if (v.tier('sku-0', t0Ms + dt) !== 'hot') wrong.hot += 1;
+      if (v.tier('sku-500', t0Ms + dt) !== 'warm') wrong.warm += 1;
+    }
+    expect(wrong).toEqual({ hot: 0, warm: 0 });
+    expect(v.tier('sku-2000', t0Ms + 30_000)).toBe('cold');
+  });
+
   it('lists the top sellers highest first', () => {
     expect(catalogue().top(3, nowMs).map((t) => t.sku)).toEqual(['sku-199', 'sku-198', 'sku-197']);
   });
