@@ -120,6 +120,250 @@ export class BatchProducer {
   }
 }
 
+/** A message as the native consumer hands it over. */
+export interface ConsumedMessage {
+  key: Buffer | null | undefined;
+  value: Buffer | null | undefined;
+  offset: number;
+  /** Milliseconds (the broker's with LogAppendTime topics); undefined if the message has none. */
+  timestamp: number | undefined;
+}
+
+export interface NativeConsumerOptions {
+  groupId: string;
+  topic: string;
+  sessionTimeoutMs: number;
+  /** Messages per consume() call at most (all partitions together). */
+  maxMessages: number;
+  /**
+   * One partition's messages of a consume() call, in offset order, with the number of messages
+   * left in Kafka after them (from the client's cached high watermark). The partitions of one call
+   * run at once; the next call waits for all of them.
+   */
+  onBatch(partition: number, messages: ConsumedMessage[], lag: number): Promise<void>;
+  /** Partitions leaving this consumer: awaited before the consumer lets them go (no call runs meanwhile). */
+  onRevoke(partitions: number[]): Promise<void>;
+  log(message: string): void;
+}
+
+/** How long a consume() call waits for a first message before returning none. */
+const consumeWaitMs = 100;
+
+type TopicPartitionOffset = { topic: string; partition: number; offset?: number };
+
+/** Methods of the native consumer that its type definitions leave out (lib/kafka-consumer.js has them). */
+interface KafkaConsumerExtras {
+  setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void;
+  rebalanceProtocol(): string;
+  incrementalAssign(assignment: TopicPartitionOffset[]): void;
+  incrementalUnassign(assignment: TopicPartitionOffset[]): void;
+  commitCb(offsets: TopicPartitionOffset[], cb: (error: Error | null) => void): void;
+}
+
+/**
+ * A group consumer on the client's native consume(n) API, for the stream engine's hot path: it
+ * costs about half the main-thread time per message of the kafkajs-compatible consumer (5.4 against
+ * ~10 µs, measured on 400,000 messages), which keeps per-message objects, a prefetch cache and
+ * per-batch payloads of its own. One loop: consume up to maxMessages, hand each partition's
+ * messages to onBatch, wait, again. Control calls (pause, resume, seek, commit) act between two
+ * consume calls or are fenced by librdkafka itself: a pause or a seek discards what the client had
+ * fetched for the partition past the application's position, so no message is skipped or handed
+ * over twice.
+ *
+ * Rebalances: the client's rebalance callback (eager or cooperative) assigns at once; on revoke
+ * the loop stops calling consume, drops any message of a revoked partition from a call already in
+ * flight, awaits onRevoke and only then unassigns, so the next owner starts from what was committed.
+ */
+export class NativeConsumer {
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private rebalancing: Promise<void> | undefined;
+  private readonly revoking = new Set<number>();
+  private readonly pending = new Set<Promise<void>>();
+  /** Consume calls started. */
+  private calls = 0;
+  /**
+   * Seeks whose first message has not come yet. A consume call in flight when the seek was made
+   * can return the partition's messages from before the seek (dropped) and from after it (from the
+   * target offset on). A call started once the seek had completed returns only messages from after
+   * it (librdkafka discards the older ones), so its first message is taken even when the target
+   * offset no longer exists (retention).
+   */
+  private readonly seeks = new Map<number, { offset: number; settledAtCall: number | undefined }>();
+
+  private readonly extras: KafkaConsumerExtras;
+
+  private constructor(
+    private readonly consumer: InstanceType<typeof kafkaJavascript.KafkaConsumer>,
+    private readonly options: NativeConsumerOptions,
+  ) {
+    this.extras = consumer as unknown as KafkaConsumerExtras;
+  }
+
+  static async connect(kafka: KafkaClient, options: NativeConsumerOptions): Promise<NativeConsumer> {
+    const client = clientSettings.get(kafka);
+    if (!client) throw new Error('NativeConsumer: the Kafka client was not made by kafkaClient()');
+    let self: NativeConsumer | undefined;
+    const consumer = new kafkaJavascript.KafkaConsumer(
+      {
+        'bootstrap.servers': client.brokers.join(','),
+        'client.id': client.clientId,
+        'group.id': options.groupId,
+        'enable.auto.commit': false,
+        'session.timeout.ms': options.sessionTimeoutMs,
+        // A fetch response's partitions reach the consume queue one after the other, each up to this
+        // size: 64 KiB (about 900 events) instead of 1 MiB keeps partitions interleaved in every
+        // consume call, so no partition's hot events wait behind another's run of thousands.
+        'max.partition.fetch.bytes': 65_536,
+        rebalance_cb: (error: { code: number; message: string }, assignment: { topic: string; partition: number }[]) => self?.rebalance(error, assignment),
+      } as never,
+      { 'auto.offset.reset': 'earliest' } as never,
+    );
+    self = new NativeConsumer(consumer, options);
+    consumer.on('event.error', (error) => options.log(`Kafka consumer: ${error.message}`));
+    await new Promise<void>((resolve, reject) => consumer.connect({}, (error) => (error ? reject(new Error(`Kafka consumer: ${error.message}`)) : resolve())));
+    consumer.setDefaultConsumeTimeout(consumeWaitMs);
+    // Return what is there once a first message came, rather than wait to fill the call.
+    self.extras.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    consumer.subscribe([options.topic]);
+    return self;
+  }
+
+  /** Starts the consume loop (joining the group happens in it). */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { topic, maxMessages } = this.options;
+    while (!this.stopping) {
+      if (this.rebalancing) {
+        await this.rebalancing;
+        continue;
+      }
+      if (this.pending.size > 0) await Promise.all(this.pending);
+      const call = ++this.calls;
+      const messages = await new Promise<kafkaJavascript.Message[]>((resolve) =>
+        this.consumer.consume(maxMessages, (error, consumed) => {
+          if (error && !this.stopping) this.options.log(`Kafka consume: ${error.message}`);
+          resolve(error ? [] : consumed);
+        }),
+      );
+      if (messages.length === 0 || this.stopping) continue;
+      const byPartition = new Map<number, ConsumedMessage[]>();
+      for (const m of messages) {
+        if (m.topic !== topic || this.revoking.has(m.partition)) continue;
+        const seek = this.seeks.get(m.partition);
+        if (seek) {
+          // Fetched before a seek (or a pause) of its partition: that position no longer holds.
+          if (m.offset !== seek.offset && !(seek.settledAtCall !== undefined && call > seek.settledAtCall)) continue;
+          this.seeks.delete(m.partition);
+        }
+        let list = byPartition.get(m.partition);
+        if (!list) byPartition.set(m.partition, (list = []));
+        list.push({ key: m.key as Buffer | null | undefined, value: m.value, offset: m.offset, timestamp: m.timestamp });
+      }
+      await Promise.all(
+        [...byPartition].map(([partition, list]) => {
+          let lag = 0;
+          try {
+            lag = Math.max(0, this.consumer.getWatermarkOffsets(topic, partition).highOffset - 1 - list[list.length - 1]!.offset);
+          } catch {
+            // No high watermark cached yet: reported as caught up.
+          }
+          return this.options.onBatch(partition, list, lag).catch((error: unknown) => this.options.log(`batch of partition ${partition} failed: ${error instanceof Error ? error.message : String(error)}`));
+        }),
+      );
+    }
+  }
+
+  private rebalance(error: { code: number; message: string }, assignment: { topic: string; partition: number }[]): void {
+    const cooperative = this.extras.rebalanceProtocol() === 'COOPERATIVE';
+    const { ERR__ASSIGN_PARTITIONS, ERR__REVOKE_PARTITIONS } = kafkaJavascript.CODES.ERRORS;
+    try {
+      if (error.code === ERR__ASSIGN_PARTITIONS) {
+        if (cooperative) this.extras.incrementalAssign(assignment);
+        else this.consumer.assign(assignment);
+        return;
+      }
+      if (error.code !== ERR__REVOKE_PARTITIONS) {
+        this.options.log(`Kafka rebalance error: ${error.message}`);
+        return;
+      }
+    } catch (e) {
+      this.options.log(`Kafka assign: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const partitions = assignment.filter((tp) => tp.topic === this.options.topic).map((tp) => tp.partition);
+    for (const partition of partitions) this.revoking.add(partition);
+    const previous = this.rebalancing ?? Promise.resolve();
+    this.rebalancing = (async () => {
+      await previous;
+      try {
+        await this.options.onRevoke(partitions);
+      } catch (e) {
+        this.options.log(`handing back partitions ${partitions.join(',')} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      try {
+        if (cooperative) this.extras.incrementalUnassign(assignment);
+        else this.consumer.unassign();
+      } catch (e) {
+        this.options.log(`Kafka unassign: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      for (const partition of partitions) this.revoking.delete(partition);
+    })().finally(() => {
+      if (this.rebalancing === current) this.rebalancing = undefined;
+    });
+    const current = this.rebalancing;
+  }
+
+  /**
+   * Stops fetching the partition; on resume it continues from nextOffset (the offset after the last
+   * message taken): the seek drops what the client had already fetched past it, in its queues or in
+   * a consume call in flight.
+   */
+  pause(partition: number, nextOffset: number): void {
+    this.consumer.pause([{ topic: this.options.topic, partition }]);
+    this.seek(partition, nextOffset);
+  }
+
+  resume(partitions: number[]): void {
+    this.consumer.resume(partitions.map((partition) => ({ topic: this.options.topic, partition })));
+  }
+
+  /** Seeks before the next consume() call (which waits for it); a call in flight drops the partition's messages from before the seek. */
+  seek(partition: number, offset: number): void {
+    const seek = { offset, settledAtCall: undefined as number | undefined };
+    this.seeks.set(partition, seek);
+    const done: Promise<void> = new Promise<void>((resolve) => {
+      this.consumer.seek({ topic: this.options.topic, partition, offset }, 5_000, (error) => {
+        if (error) this.options.log(`Kafka seek of partition ${partition} to ${offset}: ${error.message}`);
+        seek.settledAtCall = this.calls;
+        resolve();
+      });
+    }).finally(() => this.pending.delete(done));
+    this.pending.add(done);
+  }
+
+  /** Commits the next offset to read per partition; resolves once the coordinator answered. */
+  commit(offsets: { partition: number; offset: number }[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.extras.commitCb(
+        offsets.map(({ partition, offset }) => ({ topic: this.options.topic, partition, offset })),
+        (error) => (error ? reject(new Error(`Kafka commit: ${error.message}`)) : resolve()),
+      );
+    });
+  }
+
+  /** Stops the loop (a call in flight ends within consumeWaitMs), then leaves the group. */
+  async disconnect(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    await this.rebalancing;
+    await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
+  }
+}
+
 /** Creates the topics that do not exist yet; existing topics are left as they are. */
 export async function ensureTopics(admin: Admin, topics: TopicSpec[]): Promise<string[]> {
   const existing = new Set(await admin.listTopics({ timeout: 10_000 }));

@@ -228,8 +228,9 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     expect(engine.counters.pauses).toBeGreaterThan(0);
     expect(engine.counters.resumes).toBe(engine.counters.pauses);
     expect(pausedSeen).toBeGreaterThan(0);
-    // Past the bound by at most the batches in hand when it was reached (3 partitions × 2,000).
-    expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
+    // Past the bound by at most the messages in hand when it was reached: the consume call being
+    // taken and the next one, 2,000 messages each.
+    expect(depthMax).toBeLessThanOrEqual(coldMax + 2 * 2_000);
     // Each event taken from Kafka once (a pause seeks to the next offset: no re-delivery), applied once.
     expect(engine.counters.consumed).toBe(events.length);
     expect(applied.length).toBe(events.length);
@@ -316,7 +317,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     // Bounded: past the cold bound by at most the batches in hand when it was reached.
     expect(depthMax).toBeLessThanOrEqual(coldMax + 3 * 2_000);
     // Hot events did not wait for the cold backlog: on average a hot event was first applied at
-    // about half the rank of a cold one (0.43 to 0.54 in runs here, under CPU contention too). In
+    // about half the rank of a cold one (0.43 to 0.54 in runs here with the kafkajs-compatible
+    // consumer, 0.50 to 0.57 with the native one, under CPU contention too). In
     // stream order, as without lanes, the two averages would be equal. (The last hot event against
     // the last cold one was tried first: 0.70 to 0.89, too close to any bound to be a fair test.)
     const firstApplied = new Map<string, number>();

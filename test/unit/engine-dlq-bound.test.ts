@@ -12,8 +12,8 @@ import { StreamEngine } from '../../engine/stream/engine.js';
 
 interface EngineInternals {
   partitionState(partition: number): unknown;
-  take(state: unknown, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void>;
-  pauseIfBehind(state: unknown, lastOffset: string): void;
+  take(state: unknown, messages: { key: Buffer | null; value: Buffer | null; offset: number }[]): Promise<void>;
+  pauseIfBehind(state: unknown, lastOffset: number): void;
   consumer: unknown;
   producer: unknown;
   changes: unknown;
@@ -37,7 +37,7 @@ describe('DLQ backpressure', () => {
     const state = internals.partitionState(0);
     let offset = 0;
     const badBatch = async (count: number) => {
-      const messages = Array.from({ length: count }, () => ({ key: null, value: Buffer.from('not msgpack, not JSON'), offset: String(offset++) }));
+      const messages = Array.from({ length: count }, () => ({ key: null, value: Buffer.from('not msgpack, not JSON'), offset: offset++ }));
       await internals.take(state, messages);
       internals.pauseIfBehind(state, messages[messages.length - 1]!.offset);
     };
@@ -80,7 +80,7 @@ describe('DLQ backpressure', () => {
     const [p0, p1] = [internals.partitionState(0), internals.partitionState(1)];
     let offset = 0;
     const take = async (state: unknown, values: Buffer[]) => {
-      const messages = values.map((value) => ({ key: null, value, offset: String(offset++) }));
+      const messages = values.map((value) => ({ key: null, value, offset: offset++ }));
       await internals.take(state, messages);
       internals.pauseIfBehind(state, messages[messages.length - 1]!.offset);
     };
@@ -102,7 +102,7 @@ describe('DLQ backpressure', () => {
       // The DLQ comes back: both partitions resume, together.
       accepting = true;
       await vi.waitFor(() => expect(consumer.resume).toHaveBeenCalledTimes(1), { timeout: 10_000 });
-      expect(consumer.resume.mock.calls[0]![0]).toEqual([{ topic: 's', partitions: [0, 1] }]);
+      expect(consumer.resume.mock.calls[0]![0]).toEqual([0, 1]);
     } finally {
       internals.stopping = true;
     }

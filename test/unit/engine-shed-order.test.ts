@@ -14,7 +14,7 @@ import { StreamEngine } from '../../engine/stream/engine.js';
 
 interface EngineInternals {
   partitionState(partition: number): unknown;
-  take(state: unknown, messages: { key: Buffer | null; value: Buffer | null; offset: string }[]): Promise<void>;
+  take(state: unknown, messages: { key: Buffer | null; value: Buffer | null; offset: number }[]): Promise<void>;
 }
 
 describe('shedding and a re-tier', () => {
@@ -37,7 +37,7 @@ describe('shedding and a re-tier', () => {
         state,
         skus.map((sku) => {
           const event: StockEvent = { type: 'delta', eventId: `e${offset}`, sku, location: 'dc', qty: 1, asOf: now - 1_000 + offset };
-          return { key: Buffer.from(sku), value: encodeStockEvent(event), offset: String(offset++) };
+          return { key: Buffer.from(sku), value: encodeStockEvent(event), offset: offset++ };
         }),
       );
 
