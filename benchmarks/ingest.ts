@@ -1,7 +1,8 @@
 // `npm run bench -- ingest [--quick]`: the stream engine, Kafka → ATP visible in Redis, against the
 // raw consume rate of the same topic by the same client in the same run (the floor).
 //
-//   (a) floor: a consumer group reads the N produced events, doing nothing with them
+//   (a) floor: a consumer group reads the N produced events through the engine's own consumer
+//       (NativeConsumer), doing nothing with them
 //   (b) sustained end-to-end events/s, Kafka → applied in Redis       target >= 60 % of (a)
 //   (c) freshness p50/p99 per tier at half of (b), after a 5 s warm-up target p99 < 100 ms
 //   (d) overload at 150 % of (b): hot-tier freshness p99              target < 250 ms
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { ensureTopics, kafkaClient, type KafkaClient } from '../connectors/kafka.js';
+import { ensureTopics, kafkaClient, NativeConsumer, type KafkaClient } from '../connectors/kafka.js';
 import { VelocityTracker, type VelocityTier } from '../engine/core/velocity.js';
 import { RedisStore } from '../engine/store/redis-store.js';
 import type { InventoryStore } from '../engine/store/types.js';
@@ -51,22 +52,28 @@ async function produceAll(kafka: KafkaClient, topic: string, count: number, run:
   await producer.disconnect();
 }
 
-/** Reads `count` messages with a fresh group, doing nothing with them; messages/s from first to last. */
+/**
+ * Reads `count` messages with a fresh group through the engine's own consumer (NativeConsumer,
+ * same client, same settings), doing nothing with them; messages/s from first to last.
+ */
 async function consumeFloor(kafka: KafkaClient, topic: string, count: number, maxMs: number): Promise<number> {
-  const consumer = kafka.consumer({ kafkaJS: { groupId: `bench-floor-${randomUUID().slice(0, 8)}`, fromBeginning: true, autoCommit: false }, 'js.consumer.max.batch.size': 2_000 } as never);
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic] });
   let seen = 0;
   let t0 = 0;
   let t1 = 0;
-  await consumer.run({
-    partitionsConsumedConcurrently: 3,
-    eachBatch: async ({ batch }) => {
+  const consumer = await NativeConsumer.connect(kafka, {
+    groupId: `bench-floor-${randomUUID().slice(0, 8)}`,
+    topic,
+    sessionTimeoutMs: 10_000,
+    maxMessages: 2_000,
+    onBatch: async (_partition, messages) => {
       if (t0 === 0) t0 = performance.now();
-      seen += batch.messages.length;
+      seen += messages.length;
       t1 = performance.now();
     },
+    onRevoke: async () => undefined,
+    log: (m) => progress(m),
   });
+  consumer.start();
   const deadline = Date.now() + maxMs;
   while (seen < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await consumer.disconnect();

@@ -215,7 +215,7 @@ export class NativeConsumer {
         // size: 64 KiB (about 900 events) instead of 1 MiB keeps partitions interleaved in every
         // consume call, so no partition's hot events wait behind another's run of thousands.
         'max.partition.fetch.bytes': 65_536,
-        rebalance_cb: (error: { code: number; message: string }, assignment: { topic: string; partition: number }[]) => self?.rebalance(error, assignment),
+        rebalance_cb: (error: { code: number; message: string } | undefined, assignment: { topic: string; partition: number }[]) => self?.rebalance(error, assignment),
       } as never,
       { 'auto.offset.reset': 'earliest' } as never,
     );
@@ -277,17 +277,26 @@ export class NativeConsumer {
     }
   }
 
-  private rebalance(error: { code: number; message: string }, assignment: { topic: string; partition: number }[]): void {
+  private rebalance(error: { code: number; message: string } | undefined, assignment: { topic: string; partition: number }[]): void {
     const cooperative = this.extras.rebalanceProtocol() === 'COOPERATIVE';
     const { ERR__ASSIGN_PARTITIONS, ERR__REVOKE_PARTITIONS } = kafkaJavascript.CODES.ERRORS;
+    const unassign = () => {
+      if (cooperative) this.extras.incrementalUnassign(assignment);
+      else this.consumer.unassign();
+    };
     try {
-      if (error.code === ERR__ASSIGN_PARTITIONS) {
+      if (error?.code === ERR__ASSIGN_PARTITIONS) {
         if (cooperative) this.extras.incrementalAssign(assignment);
         else this.consumer.assign(assignment);
         return;
       }
-      if (error.code !== ERR__REVOKE_PARTITIONS) {
-        this.options.log(`Kafka rebalance error: ${error.message}`);
+      if (error?.code !== ERR__REVOKE_PARTITIONS) {
+        this.options.log(`Kafka rebalance error: ${error?.message ?? 'no error code'}`);
+        return;
+      }
+      // Leaving the group (disconnect): the owner already handed everything back and committed.
+      if (this.stopping) {
+        unassign();
         return;
       }
     } catch (e) {
@@ -305,12 +314,14 @@ export class NativeConsumer {
         this.options.log(`handing back partitions ${partitions.join(',')} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
       try {
-        if (cooperative) this.extras.incrementalUnassign(assignment);
-        else this.consumer.unassign();
+        unassign();
       } catch (e) {
         this.options.log(`Kafka unassign: ${e instanceof Error ? e.message : String(e)}`);
       }
-      for (const partition of partitions) this.revoking.delete(partition);
+      for (const partition of partitions) {
+        this.revoking.delete(partition);
+        this.seeks.delete(partition);
+      }
     })().finally(() => {
       if (this.rebalancing === current) this.rebalancing = undefined;
     });
