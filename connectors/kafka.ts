@@ -203,7 +203,8 @@ export class NativeConsumer {
   static async connect(kafka: KafkaClient, options: NativeConsumerOptions): Promise<NativeConsumer> {
     const client = clientSettings.get(kafka);
     if (!client) throw new Error('NativeConsumer: the Kafka client was not made by kafkaClient()');
-    let self: NativeConsumer | undefined;
+    // The rebalance callback is given to the client before the NativeConsumer exists.
+    const ref: { self?: NativeConsumer } = {};
     const consumer = new kafkaJavascript.KafkaConsumer(
       {
         'bootstrap.servers': client.brokers.join(','),
@@ -215,11 +216,12 @@ export class NativeConsumer {
         // size: 64 KiB (about 900 events) instead of 1 MiB keeps partitions interleaved in every
         // consume call, so no partition's hot events wait behind another's run of thousands.
         'max.partition.fetch.bytes': 65_536,
-        rebalance_cb: (error: { code: number; message: string } | undefined, assignment: { topic: string; partition: number }[]) => self?.rebalance(error, assignment),
+        rebalance_cb: (error: { code: number; message: string } | undefined, assignment: { topic: string; partition: number }[]) => ref.self?.rebalance(error, assignment),
       } as never,
       { 'auto.offset.reset': 'earliest' } as never,
     );
-    self = new NativeConsumer(consumer, options);
+    const self = new NativeConsumer(consumer, options);
+    ref.self = self;
     consumer.on('event.error', (error) => options.log(`Kafka consumer: ${error.message}`));
     await new Promise<void>((resolve, reject) => consumer.connect({}, (error) => (error ? reject(new Error(`Kafka consumer: ${error.message}`)) : resolve())));
     consumer.setDefaultConsumeTimeout(consumeWaitMs);
