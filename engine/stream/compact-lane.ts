@@ -85,9 +85,7 @@ export class CompactLane {
 
   /** Slab bytes held in memory (at most one slab more than the records need, or the spill's bound). */
   get bytes(): number {
-    let slabs = 0;
-    for (const slab of this.slabs) if (slab.buffer) slabs += 1;
-    return slabs * slabBytes;
+    return this.memorySlabs() * slabBytes;
   }
 
   /** Slabs written to disk and not read back yet. */

@@ -491,7 +491,7 @@ export class StreamEngine {
 
   /** A shedding partition with room again in the cold lane: drop its tickets from shedFrom on and seek back there. */
   private rewindIfDue(state: PartitionState): boolean {
-    if (state.shedFrom === undefined || this.stopping || state.revoked || this.pipeline.depth('cold') > this.pipeline.laneEventsMax.cold * rewindColdFraction) return false;
+    if (state.shedFrom === undefined || this.stopping || state.revoked || !this.pipeline.laneRoomy('cold', rewindColdFraction)) return false;
     const from = state.shedFrom;
     const dropped = new Set(state.pending.filter((p) => p.firstOffset >= from).map((p) => p.ticket));
     state.pending = state.pending.filter((p) => p.firstOffset < from);

@@ -174,9 +174,9 @@ export class ApplyPipeline {
     return this.tierOf(sku, nowMs);
   }
 
-  /** This lane at most half its bound. */
-  laneRoomy(tier: VelocityTier): boolean {
-    return this.lanes[tier].length <= this.laneEventsMax[tier] / 2;
+  /** This lane at most half its bound (or the given fraction of it). */
+  laneRoomy(tier: VelocityTier, fraction = 0.5): boolean {
+    return this.lanes[tier].length <= this.laneEventsMax[tier] * fraction;
   }
 
   /** Every lane at most half its bound: a paused transport may feed again (hysteresis). */
@@ -244,13 +244,12 @@ export class ApplyPipeline {
     this.options.metrics.coldLaneSpilledBytes.set(this.lanes.cold.spilledSlabs * slabBytes);
   }
 
-  /** Events a chunk may take now: every waiting one, or the hot and warm ones while cold is held. */
-  private takeable(): number {
-    const hotWarm = this.lanes.hot.length + this.lanes.warm.length;
-    if (this.lanes.cold.length === 0) return hotWarm;
+  /** Cold events wait while they are held back (asked once per chunk: the gauge follows it). */
+  private coldHeld(): boolean {
+    if (this.lanes.cold.length === 0) return false;
     const held = this.options.holdCold?.() ?? false;
     this.options.metrics.coldHeld.set(held ? 1 : 0);
-    return held ? hotWarm : hotWarm + this.lanes.cold.length;
+    return held;
   }
 
   /** Applies what may be taken now (the transport calls it once holdCold() turns false). */
@@ -258,10 +257,10 @@ export class ApplyPipeline {
     this.pump();
   }
 
-  private take(): Item[] {
+  /** Up to applyChunkMax waiting events, hot first; none of the cold ones while coldHeld. */
+  private take(coldHeld: boolean): Item[] {
     const chunk: Item[] = [];
-    const cold = !(this.options.holdCold?.() ?? false);
-    for (const tier of cold ? tiers : (['hot', 'warm'] as const)) {
+    for (const tier of coldHeld ? (['hot', 'warm'] as const) : tiers) {
       const lane = this.lanes[tier];
       while (chunk.length < applyChunkMax) {
         const item = lane.shift();
@@ -275,8 +274,10 @@ export class ApplyPipeline {
   }
 
   private pump(): void {
-    while (!this.stopped && this.inFlight < applyConcurrency && this.publishing.size < publishesMax && this.takeable() > 0) {
-      const chunk = this.take();
+    while (!this.stopped && this.inFlight < applyConcurrency && this.publishing.size < publishesMax) {
+      const coldHeld = this.coldHeld();
+      if (this.lanes.hot.length + this.lanes.warm.length + (coldHeld ? 0 : this.lanes.cold.length) === 0) break;
+      const chunk = this.take(coldHeld);
       this.updateDepth();
       this.inFlight += 1;
       const running: Promise<void> = this.applyChunk(chunk).finally(() => {
