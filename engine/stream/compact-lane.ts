@@ -12,8 +12,11 @@
 // event that is still waiting (engine.ts), so Kafka delivers them again.
 //
 // Record: u8 flags (1 snapshot, 2 has source), f64 qty, f64 asOf, u16 byte lengths of sku,
-// location, eventId and source, then those strings in UTF-8. Tickets stay objects, one per run of
-// consecutive events with the same ticket (a delivered batch's cold events arrive together).
+// location, eventId and source, then those strings in UTF-8. A raw record (flag 4: a message kept
+// undecoded while reading is behind, engine.ts) has f64 timestamp, f64 offset, u16 byte length of
+// its key, u16 partition and u32 byte length of its value, then the key and the value's bytes.
+// Tickets stay objects, one per run of consecutive events with the same ticket (a delivered
+// batch's cold events arrive together).
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +26,23 @@ import type { Ticket } from './pipeline.js';
 
 export interface LaneItem {
   event: StockEvent;
+  ticket: Ticket;
+  tier: VelocityTier;
+}
+
+/** A Kafka message waiting undecoded: its key is the SKU it waits under. */
+export interface RawEvent {
+  key: string;
+  /** The message's value (a shifted item gets a copy of its own). */
+  value: Buffer;
+  /** The message's timestamp (what its asOf is judged against). */
+  time: number;
+  partition: number;
+  offset: number;
+}
+
+export interface RawItem {
+  raw: RawEvent;
   ticket: Ticket;
   tier: VelocityTier;
 }
@@ -38,6 +58,7 @@ export const slabBytes = 1 << 20;
 const headerBytes = 1 + 8 + 8 + 2 * 4;
 const flagSnapshot = 1;
 const flagSource = 2;
+const flagRaw = 4;
 /** Spill directories are named after their process, so a later one can remove a dead one's. */
 const spillDirPrefix = 'instock-cold-lane-';
 
@@ -95,13 +116,7 @@ export class CompactLane {
 
   push(item: LaneItem): void {
     const e = item.event;
-    const room = headerBytes + 3 * (e.sku.length + e.location.length + e.eventId.length + (e.source?.length ?? 0));
-    let tail = this.slabs[this.slabs.length - 1];
-    if (!tail || tail.end + room > tail.buffer!.length) {
-      if (tail && this.spill && this.slabs.length > 1 && this.memorySlabs() * slabBytes >= this.spill.memoryBytes) this.spillSlab(tail);
-      tail = { buffer: Buffer.allocUnsafe(Math.max(slabBytes, room)), file: undefined, end: 0 };
-      this.slabs.push(tail);
-    }
+    const tail = this.tailWithRoom(headerBytes + 3 * (e.sku.length + e.location.length + e.eventId.length + (e.source?.length ?? 0)));
     const slab = tail.buffer!;
     const at = tail.end;
     let p = at + headerBytes;
@@ -121,14 +136,49 @@ export class CompactLane {
     slab.writeUInt16LE(idBytes, at + 21);
     slab.writeUInt16LE(sourceBytes, at + 23);
     tail.end = p;
+    this.counted(item.ticket);
+  }
+
+  /** Queues a message undecoded (shift returns it as a RawItem). */
+  pushRaw(raw: RawEvent, ticket: Ticket): void {
+    const tail = this.tailWithRoom(headerBytes + 3 * raw.key.length + raw.value.length);
+    const slab = tail.buffer!;
+    const at = tail.end;
+    let p = at + headerBytes;
+    const keyBytes = slab.write(raw.key, p, 'utf8');
+    p += keyBytes;
+    p += raw.value.copy(slab, p);
+    slab[at] = flagRaw;
+    slab.writeDoubleLE(raw.time, at + 1);
+    slab.writeDoubleLE(raw.offset, at + 9);
+    slab.writeUInt16LE(keyBytes, at + 17);
+    slab.writeUInt16LE(raw.partition, at + 19);
+    slab.writeUInt32LE(raw.value.length, at + 21);
+    tail.end = p;
+    this.counted(ticket);
+  }
+
+  /** The slab to write a record of `room` bytes at most in (a new one if the last is full). */
+  private tailWithRoom(room: number): Slab {
+    let tail = this.slabs[this.slabs.length - 1];
+    if (!tail || tail.end + room > tail.buffer!.length) {
+      if (tail && this.spill && this.slabs.length > 1 && this.memorySlabs() * slabBytes >= this.spill.memoryBytes) this.spillSlab(tail);
+      tail = { buffer: Buffer.allocUnsafe(Math.max(slabBytes, room)), file: undefined, end: 0 };
+      this.slabs.push(tail);
+    }
+    return tail;
+  }
+
+  /** One more record under the ticket: extends the last run, or starts one. */
+  private counted(ticket: Ticket): void {
     const last = this.runs[this.runs.length - 1];
-    if (last && last.ticket === item.ticket && !last.dropped && this.runs.length > this.runHead) last.count += 1;
-    else this.runs.push({ ticket: item.ticket, count: 1, dropped: false });
+    if (last && last.ticket === ticket && !last.dropped && this.runs.length > this.runHead) last.count += 1;
+    else this.runs.push({ ticket, count: 1, dropped: false });
     this.records += 1;
     this.live += 1;
   }
 
-  shift(): LaneItem | undefined {
+  shift(): LaneItem | RawItem | undefined {
     while (this.records > 0) {
       // A slab read to its end is dropped (the last one is kept for writing); the next is loaded.
       while (this.readAt >= this.slabs[0]!.end && this.slabs.length > 1) {
@@ -151,11 +201,21 @@ export class CompactLane {
         }
       }
       this.records -= 1;
+      const raw = (flags & flagRaw) !== 0;
       if (dropped) {
-        this.readAt = p + slab.readUInt16LE(at + 19) + slab.readUInt16LE(at + 21) + slab.readUInt16LE(at + 23);
+        this.readAt = raw ? p + slab.readUInt32LE(at + 21) : p + slab.readUInt16LE(at + 19) + slab.readUInt16LE(at + 21) + slab.readUInt16LE(at + 23);
         if (this.records === 0) this.reset();
         this.onSkip?.(sku);
         continue;
+      }
+      if (raw) {
+        const end = p + slab.readUInt32LE(at + 21);
+        // A copy: the slab's bytes are written over once the lane empties (reset).
+        const value = Buffer.from(slab.subarray(p, end));
+        this.readAt = end;
+        this.live -= 1;
+        if (this.records === 0) this.reset();
+        return { raw: { key: sku, value, time: slab.readDoubleLE(at + 1), offset: slab.readDoubleLE(at + 9), partition: slab.readUInt16LE(at + 19) }, ticket, tier: this.tier };
       }
       const location = slab.toString('utf8', p, (p += slab.readUInt16LE(at + 19)));
       const eventId = slab.toString('utf8', p, (p += slab.readUInt16LE(at + 21)));

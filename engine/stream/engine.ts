@@ -36,6 +36,14 @@
 // partition is paused (its resume, or its rewind, waits for the lanes to drain), once the cold lane
 // is half full (an input reading never catches up with would starve cold for good), nor while stopping.
 //
+// Undecoded cold: while reading is behind, a message whose key (the SKU) has the cold lane is not
+// decoded at all: it goes into the cold lane as its bytes (compact-lane.ts, raw records) and is
+// decoded, validated (a bad one dead-lettered then) and applied when its turn comes. In an
+// overload most events are cold and wait anyway: they cost the read its consume and a copy, not a
+// worker decode and its result's trip back, and reading keeps up with more. A SKU with events
+// waiting in the hot or warm lane has its messages decoded as usual, so its order holds. (An
+// event whose key is not its SKU waits under its key; the store's outcome does not depend on order.)
+//
 // The consumer is NativeConsumer (connectors/kafka.ts): the client's native consume(n) API, about
 // half the main-thread time per message of its kafkajs-compatible consumer.
 //
@@ -56,8 +64,8 @@ import type { StockEvent } from '../core/types.js';
 import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
 import type { InventoryStore } from '../store/types.js';
-import { decodeStockEvent, type DecodeRejection, type Decoded } from './codec.js';
-import type { SpillOptions } from './compact-lane.js';
+import { decodeStockEvent, eventBytesMax, type DecodeRejection, type Decoded } from './codec.js';
+import type { RawEvent, SpillOptions } from './compact-lane.js';
 import type { DecodeTask } from './decode-worker.js';
 import { EngineMetrics } from './metrics.js';
 import { ApplyPipeline, Ticket } from './pipeline.js';
@@ -107,6 +115,8 @@ const rewindColdFraction = 0.25;
  * batches in Kafka, not the whole backlog, when the CPU is short.
  */
 const readLagHoldMin = 1_000;
+/** Keys longer than this are not SKUs (validation caps ids far below): such messages are decoded at once. */
+const rawKeyBytesMax = 1_024;
 
 export interface EngineTopics {
   stock: string;
@@ -162,6 +172,8 @@ export interface EngineCounters {
   sheds: number;
   shedEvents: number;
   rewinds: number;
+  /** Cold events queued undecoded while reading was behind (decoded when their turn came). */
+  undecodedCold: number;
 }
 
 /** One delivered batch in its partition's queue: its ticket and the offset after its last message. */
@@ -191,7 +203,7 @@ interface PartitionState {
 }
 
 export class StreamEngine {
-  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0, pauses: 0, resumes: 0, handedBack: 0, sheds: 0, shedEvents: 0, rewinds: 0 };
+  readonly counters: EngineCounters = { consumed: 0, applied: 0, duplicate: 0, stale: 0, rejected: {}, workerBatches: 0, pauses: 0, resumes: 0, handedBack: 0, sheds: 0, shedEvents: 0, rewinds: 0, undecodedCold: 0 };
   readonly metrics: EngineMetrics;
   readonly pipeline: ApplyPipeline;
   /** Offsets committed per partition, in commit order (tests check the watermark rule with it). */
@@ -228,6 +240,7 @@ export class StreamEngine {
         await this.changes!.send(options.topics.changes, changes.map((c) => ({ key: c.sku, value: encodeAtpChange(c) })));
       },
       holdCold: () => this.readingBehind(),
+      decodeRaw: (raws, tickets) => this.decodeRaw(raws, tickets),
       log: (m) => options.log?.(m),
     });
   }
@@ -354,14 +367,12 @@ export class StreamEngine {
    */
   private async decode(messages: ConsumedMessage[], nowMs: number): Promise<Decoded[]> {
     const known = this.knownLocations();
-    const times = messages.map((m) => {
-      const t = m.timestamp;
-      return t !== undefined && Number.isFinite(t) && t > 0 ? t : nowMs;
-    });
-    if (!this.decoder || messages.length < workerBatchMin) {
+    const times = messages.map((m) => timestampOf(m, nowMs));
+    const inline = () => {
       const locationExists = known && known.ids.length > 0 ? (id: string) => known.set.has(id) : undefined;
       return messages.map((m, i) => decodeStockEvent(m.value ?? null, { locationExists, nowMs: times[i]! }));
-    }
+    };
+    if (!this.decoder || messages.length < workerBatchMin) return inline();
     const locations = known?.ids ?? [];
     const lengths = messages.map((m) => (m.value ? m.value.length : -1));
     const buffer = new ArrayBuffer(lengths.reduce((n, l) => n + Math.max(0, l), 0));
@@ -373,7 +384,11 @@ export class StreamEngine {
       at += m.value.length;
     }
     this.counters.workerBatches += 1;
-    return this.decoder.run({ buffer, lengths, times, locations }, { transferList: [buffer] });
+    // The pool refusing (its queue full) or a worker dying must not lose the batch: decoded here then.
+    return (this.decoder.run({ buffer, lengths, times, locations }, { transferList: [buffer] }) as Promise<Decoded[]>).catch((error: unknown) => {
+      this.options.log?.(`decode worker failed, decoding ${messages.length} messages on the main thread: ${error instanceof Error ? error.message : String(error)}`);
+      return inline();
+    });
   }
 
   /** Decodes a delivered batch, queues its ticket in the partition, its valid events in the lanes and its bad ones to the DLQ. */
@@ -388,9 +403,22 @@ export class StreamEngine {
     const shedding = state.shedFrom !== undefined;
     let skipped = 0;
     const good: StockEvent[] = [];
-    const dead: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
-    const decodedAll = await this.decode(messages, nowMs);
-    messages.forEach((message, i) => {
+    const dead: DeadLetter[] = [];
+    // Reading behind: the messages whose key's lane is cold wait undecoded (see "Undecoded cold").
+    const raws: RawEvent[] = [];
+    let toDecode = messages;
+    // (The lane keeps a raw record's partition in 16 bits.)
+    if (!shedding && partition <= 0xffff && this.readingBehind()) {
+      toDecode = [];
+      for (const message of messages) {
+        const sku = rawKeyOf(message);
+        if (sku !== undefined && this.pipeline.laneOf(sku, nowMs) === 'cold') {
+          raws.push({ key: sku, value: message.value!, time: timestampOf(message, nowMs), partition, offset: message.offset });
+        } else toDecode.push(message);
+      }
+    }
+    const decodedAll = toDecode.length > 0 ? await this.decode(toDecode, nowMs) : [];
+    toDecode.forEach((message, i) => {
       const decoded = decodedAll[i]!;
       // Shedding: cold events wait in Kafka, malformed ones are dead-lettered when read again, and a
       // SKU with a skipped event has all its later ones skipped (its order holds across a re-tier).
@@ -399,13 +427,7 @@ export class StreamEngine {
         if (decoded.ok) state.shedSkus.add(decoded.event.sku);
       } else if (decoded.ok) good.push(decoded.event);
       else {
-        this.counters.rejected[decoded.reason] = (this.counters.rejected[decoded.reason] ?? 0) + 1;
-        this.metrics.rejected.inc({ reason: decoded.reason });
-        dead.push({
-          key: message.key ?? null,
-          value: message.value ?? null,
-          headers: { reason: decoded.reason, detail: decoded.detail, 'source.topic': this.options.topics.stock, 'source.partition': String(partition), 'source.offset': String(message.offset) },
-        });
+        dead.push(this.deadLetter(decoded, message.key ?? null, message.value ?? null, partition, message.offset));
       }
     });
     this.counters.consumed += messages.length;
@@ -420,21 +442,56 @@ export class StreamEngine {
     // Never released: the watermark stays before this batch until the rewind drops the ticket.
     if (skipped > 0) ticket.hold(skipped);
     this.counters.shedEvents += skipped;
-    if (dead.length > 0) {
-      ticket.hold();
-      this.deadInFlight += dead.length;
-      void this.sendDead(dead).then((sent) => {
-        this.deadInFlight -= dead.length;
-        if (this.deadRoomy) for (const resolve of this.deadRoomWaiters.splice(0)) resolve();
-        if (sent) ticket.release();
-      });
-    }
+    if (dead.length > 0) this.deadLetters(dead, ticket);
+    this.counters.undecodedCold += raws.length;
+    this.metrics.undecodedCold.inc(raws.length);
+    this.pipeline.enqueueRaw(raws, ticket);
     this.pipeline.enqueue(good, ticket, nowMs);
     ticket.seal();
   }
 
+  /** A message that is not a valid event, as the DLQ gets it: the original bytes and why. */
+  private deadLetter(rejection: Rejected, key: Buffer | null, value: Buffer | null, partition: number, offset: number): DeadLetter {
+    this.counters.rejected[rejection.reason] = (this.counters.rejected[rejection.reason] ?? 0) + 1;
+    this.metrics.rejected.inc({ reason: rejection.reason });
+    return {
+      key,
+      value,
+      headers: { reason: rejection.reason, detail: rejection.detail, 'source.topic': this.options.topics.stock, 'source.partition': String(partition), 'source.offset': String(offset) },
+    };
+  }
+
+  /** Sends dead letters under a hold on their batch's ticket, released once the DLQ has them. */
+  private deadLetters(dead: DeadLetter[], ticket: Ticket): void {
+    ticket.hold();
+    this.deadInFlight += dead.length;
+    void this.sendDead(dead).then((sent) => {
+      this.deadInFlight -= dead.length;
+      if (this.deadRoomy) for (const resolve of this.deadRoomWaiters.splice(0)) resolve();
+      if (sent) ticket.release();
+    });
+  }
+
+  /**
+   * The pipeline's decodeRaw: messages kept undecoded, decoded (in the worker pool, as a delivered
+   * batch is) when their turn in the cold lane comes; the bad ones dead-lettered under their tickets.
+   */
+  private async decodeRaw(raws: RawEvent[], tickets: Ticket[]): Promise<(StockEvent | undefined)[]> {
+    const nowMs = Date.now();
+    const decoded = await this.decode(
+      raws.map((r) => ({ key: undefined, value: r.value, offset: r.offset, timestamp: r.time })),
+      nowMs,
+    );
+    return decoded.map((d, k) => {
+      if (d.ok) return d.event;
+      const raw = raws[k]!;
+      this.deadLetters([this.deadLetter(d, Buffer.from(raw.key, 'utf8'), raw.value, raw.partition, raw.offset)], tickets[k]!);
+      return undefined;
+    });
+  }
+
   /** Sends to the DLQ, retrying while the engine runs; false if it gave up (stopping: not committed, redelivered). */
-  private async sendDead(messages: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[]): Promise<boolean> {
+  private async sendDead(messages: DeadLetter[]): Promise<boolean> {
     let delayMs = sendRetryMsMin;
     for (;;) {
       try {
@@ -601,6 +658,31 @@ export class StreamEngine {
     await this.decoder?.destroy();
     this.options.log?.(`engine stopped: ${JSON.stringify(this.counters)}`);
   }
+}
+
+type Rejected = Extract<Decoded, { ok: false }>;
+
+interface DeadLetter {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * The SKU a message may wait under undecoded: its key, if it has one of a SKU's size and a value
+ * no larger than an event's. Others (no key, an outsized key or value) are decoded at once, and a
+ * bad one is dead-lettered then.
+ */
+function rawKeyOf(message: ConsumedMessage): string | undefined {
+  const { key, value } = message;
+  if (!key || key.length === 0 || key.length > rawKeyBytesMax || !value || value.length > eventBytesMax) return undefined;
+  return key.toString('utf8');
+}
+
+/** The time a message's asOf is judged against: its Kafka timestamp, or nowMs without one. */
+function timestampOf(message: ConsumedMessage, nowMs: number): number {
+  const t = message.timestamp;
+  return t !== undefined && Number.isFinite(t) && t > 0 ? t : nowMs;
 }
 
 interface KnownLocations {

@@ -19,6 +19,7 @@ export class EngineMetrics {
   readonly coldLaneBytes: Gauge;
   readonly coldLaneSpilledBytes: Gauge;
   readonly coldHeld: Gauge;
+  readonly undecodedCold: Counter;
   readonly pausedPartitions: Gauge;
   readonly workerUtilization: Gauge;
   readonly velocitySkus: Gauge<'tier'>;
@@ -46,6 +47,7 @@ export class EngineMetrics {
     this.lag = new Gauge({ name: 'instock_engine_consumer_lag', help: 'Messages behind the partition end, as of the last batch.', labelNames: ['partition'], registers });
     this.queueDepth = new Gauge({ name: 'instock_engine_queue_depth', help: 'Events waiting in each priority lane.', labelNames: ['tier'], registers });
     this.coldLaneBytes = new Gauge({ name: 'instock_engine_cold_lane_bytes', help: 'Memory held by the packed cold lane (1 MiB slabs): what a backlog costs in memory.', registers });
+    this.undecodedCold = new Counter({ name: 'instock_engine_cold_undecoded_total', help: 'Cold events queued in the cold lane undecoded, because reading was behind; each is decoded and validated when its turn to apply comes.', registers });
     this.coldHeld = new Gauge({ name: 'instock_engine_cold_held', help: '1 while the engine applies no cold events because its Kafka reading is behind (hot and warm still apply): reading comes first.', registers });
     this.coldLaneSpilledBytes = new Gauge({ name: 'instock_engine_cold_lane_spilled_bytes', help: 'Cold lane slabs written to disk past ENGINE_COLD_LANE_MEMORY_MB, waiting to be read back: what a backlog costs in disk.', registers });
     this.pausedPartitions = new Gauge({ name: 'instock_engine_paused_partitions', help: 'Partitions paused because a lane reached its bound.', registers });

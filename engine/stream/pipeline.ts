@@ -21,7 +21,7 @@ import type { Location, StockEvent } from '../core/types.js';
 import type { VelocityTier, VelocityTracker } from '../core/velocity.js';
 import type { Network } from '../inventory.js';
 import type { ApplyOutcome, InventoryStore } from '../store/types.js';
-import { CompactLane, slabBytes, type LaneItem, type SpillOptions } from './compact-lane.js';
+import { CompactLane, slabBytes, type LaneItem, type RawEvent, type RawItem, type SpillOptions } from './compact-lane.js';
 import type { EngineMetrics } from './metrics.js';
 import type { AtpChange } from './wire.js';
 
@@ -128,6 +128,13 @@ export interface PipelineOptions {
    * Call kick() when it stops saying so.
    */
   holdCold?: () => boolean;
+  /**
+   * Decodes the messages of a chunk queued undecoded (enqueueRaw), when their turn comes (the
+   * engine: in its worker pool). Per message the event, or undefined: not a valid event, and the
+   * transport took care of it (dead-lettered under a hold of its own on the ticket); the pipeline
+   * then releases the event's unit of the ticket.
+   */
+  decodeRaw?: (raws: RawEvent[], tickets: Ticket[]) => Promise<(StockEvent | undefined)[]>;
   /** true (Kafka): a failed store call is retried with backoff, forever; false: its tickets fail. */
   retry: boolean;
   onFailed?(ticket: Ticket, error: unknown): void;
@@ -140,6 +147,8 @@ export class ApplyPipeline {
   /** sku → lane and count of its waiting events (see "Order within a SKU" above). */
   private readonly waitingBySku = new Map<string, { tier: VelocityTier; count: number }>();
   private inFlight = 0;
+  /** Resolves once the last chunk taken has made its store call (applyChunk: calls in take order). */
+  private storeTurn: Promise<void> = Promise.resolve();
   /** The chunks being applied (a rebalance waits for these, not for later ones). */
   private readonly running = new Set<Promise<void>>();
   /** Applied chunks whose changes are being published (their tickets settle after). */
@@ -219,6 +228,26 @@ export class ApplyPipeline {
     this.pump();
   }
 
+  /**
+   * Queues messages undecoded in the cold lane, each under its key's SKU, when that SKU's lane is
+   * cold (the transport checked laneOf: a SKU with events waiting in another lane keeps them in
+   * order there). They are decoded when their turn comes (decodeRaw). Never blocks, like enqueue.
+   */
+  enqueueRaw(raws: readonly RawEvent[], ticket: Ticket): void {
+    if (raws.length === 0) return;
+    if (!this.options.decodeRaw) throw new Error('pipeline: enqueueRaw without decodeRaw (a bug)');
+    ticket.hold(raws.length);
+    for (const raw of raws) {
+      const waiting = this.waitingBySku.get(raw.key);
+      if (waiting && waiting.tier !== 'cold') throw new Error(`pipeline: raw event of ${raw.key} while its events wait in the ${waiting.tier} lane (a bug)`);
+      if (waiting) waiting.count += 1;
+      else this.waitingBySku.set(raw.key, { tier: 'cold', count: 1 });
+      this.lanes.cold.pushRaw(raw, ticket);
+    }
+    this.updateDepth();
+    this.pump();
+  }
+
   /** Drops waiting events whose ticket `drop` names (partitions revoked: they go back to Kafka); returns how many. */
   discard(drop: (ticket: Ticket) => boolean): number {
     let count = this.lanes.cold.dropTickets(drop);
@@ -258,14 +287,14 @@ export class ApplyPipeline {
   }
 
   /** Up to applyChunkMax waiting events, hot first; none of the cold ones while coldHeld. */
-  private take(coldHeld: boolean): Item[] {
-    const chunk: Item[] = [];
+  private take(coldHeld: boolean): (Item | RawItem)[] {
+    const chunk: (Item | RawItem)[] = [];
     for (const tier of coldHeld ? (['hot', 'warm'] as const) : tiers) {
       const lane = this.lanes[tier];
       while (chunk.length < applyChunkMax) {
         const item = lane.shift();
         if (!item) break;
-        this.forget(item.event.sku);
+        this.forget('raw' in item ? item.raw.key : item.event.sku);
         this.taken[tier] += 1;
         chunk.push(item);
       }
@@ -295,13 +324,54 @@ export class ApplyPipeline {
     if (this.waiting === 0 && this.inFlight === 0 && this.publishing.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async applyChunk(chunk: Item[]): Promise<void> {
+  /** The chunk's undecoded messages decoded, in place; the invalid ones left out (dead-lettered by the transport). */
+  private async decoded(taken: (Item | RawItem)[]): Promise<Item[]> {
+    const raws = taken.filter((i): i is RawItem => 'raw' in i);
+    if (raws.length === 0) return taken as Item[];
+    const events = await this.options.decodeRaw!(
+      raws.map((i) => i.raw),
+      raws.map((i) => i.ticket),
+    );
+    const chunk: Item[] = [];
+    let k = 0;
+    for (const item of taken) {
+      if (!('raw' in item)) chunk.push(item);
+      else {
+        const event = events[k++];
+        if (event) chunk.push({ event, ticket: item.ticket, tier: item.tier });
+        else item.ticket.release();
+      }
+    }
+    return chunk;
+  }
+
+  private async applyChunk(taken: (Item | RawItem)[]): Promise<void> {
     const { store, metrics } = this.options;
+    // Store calls go out in take order (one connection keeps them so), also when an earlier chunk
+    // is still being decoded: a SKU's later events in this chunk must not pass its earlier ones.
+    // Each chunk's turn ends once its store call is made (or at once without one).
+    const before = this.storeTurn;
+    let turnDone!: () => void;
+    this.storeTurn = new Promise<void>((resolve) => (turnDone = resolve));
+    let chunk: Item[];
+    try {
+      chunk = await this.decoded(taken);
+      await before;
+    } catch (error) {
+      turnDone();
+      throw error;
+    }
+    if (chunk.length === 0) {
+      turnDone();
+      return;
+    }
     const events = chunk.map((i) => i.event);
     metrics.applyBatchSize.observe(events.length);
     const results = await this.withRetry(`applying ${events.length} events`, chunk, async () => {
       const stopTimer = metrics.applySeconds.startTimer();
-      const r = await store.applyEvents(events, Date.now());
+      const call = store.applyEvents(events, Date.now());
+      turnDone();
+      const r = await call;
       stopTimer();
       return r;
     });

@@ -3,7 +3,7 @@ import type { StockEvent } from '../../engine/core/types.js';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompactLane, slabBytes, type LaneItem } from '../../engine/stream/compact-lane.js';
+import { CompactLane, slabBytes, type LaneItem, type RawItem } from '../../engine/stream/compact-lane.js';
 import { Ticket } from '../../engine/stream/pipeline.js';
 
 /** A deterministic generator (mulberry32): the same events on every run. */
@@ -44,19 +44,42 @@ function eventAt(r: () => number, n: number): StockEvent {
   return event;
 }
 
+/** One item in four a raw message (a key and value bytes of any length, up to 400), the rest events. */
+function itemAt(r: () => number, n: number, ticket: Ticket): LaneItem | RawItem {
+  if (r() >= 0.25) return { event: eventAt(r, n), ticket, tier: 'cold' };
+  const value = Buffer.alloc(Math.floor(r() * 400));
+  const seed = Math.floor(r() * 256);
+  for (let i = 0; i < value.length; i++) value[i] = (seed + i * 37) & 255;
+  const raw = { key: text(r, 64), value, time: 946_684_800_000 + Math.floor(r() * 2_000_000_000_000), partition: Math.floor(r() * 65_536), offset: Math.floor(r() * 2 ** 52) };
+  return { raw, ticket, tier: 'cold' };
+}
+
+function pushItem(lane: CompactLane, item: LaneItem | RawItem): void {
+  if ('raw' in item) lane.pushRaw(item.raw, item.ticket);
+  else lane.push(item);
+}
+
+/** What a shifted item must give back: the event, or the raw message with its value's bytes copied. */
+function content(item: LaneItem | RawItem | undefined): unknown {
+  if (!item) return undefined;
+  return 'raw' in item ? { ...item.raw, value: Buffer.from(item.raw.value) } : item.event;
+}
+
+const skuOf = (item: LaneItem | RawItem) => ('raw' in item ? item.raw.key : item.event.sku);
+
 describe('compact cold lane', () => {
   it('gives back every event exactly, in order, across many slabs, with pushes and shifts interleaved', () => {
     const r = random(42);
     const lane = new CompactLane('cold');
     const tickets = [new Ticket(() => undefined), new Ticket(() => undefined)];
-    const reference: LaneItem[] = [];
+    const reference: (LaneItem | RawItem)[] = [];
     let n = 0;
     let maxBytes = 0;
     for (let round = 0; round < 40; round++) {
       const pushes = Math.floor(r() * 3_000);
       for (let i = 0; i < pushes; i++) {
-        const item = { event: eventAt(r, n++), ticket: tickets[n % 2]!, tier: 'cold' as const };
-        lane.push(item);
+        const item = itemAt(r, n++, tickets[n % 2]!);
+        pushItem(lane, item);
         reference.push(item);
       }
       maxBytes = Math.max(maxBytes, lane.bytes);
@@ -68,13 +91,13 @@ describe('compact cold lane', () => {
           expect(got).toBeUndefined();
           break;
         }
-        expect(got!.event).toEqual(expected.event);
+        expect(content(got)).toEqual(content(expected));
         expect(got!.ticket).toBe(expected.ticket);
         expect(got!.tier).toBe('cold');
       }
       expect(lane.length).toBe(reference.length);
     }
-    for (const expected of reference.splice(0)) expect(lane.shift()!.event).toEqual(expected.event);
+    for (const expected of reference.splice(0)) expect(content(lane.shift())).toEqual(content(expected));
     expect(lane.shift()).toBeUndefined();
     expect(lane.length).toBe(0);
     // Several slabs were in use at the peak, and an empty lane keeps at most one.
@@ -88,12 +111,12 @@ describe('compact cold lane', () => {
     const lane = new CompactLane('cold', undefined, (sku) => skipped.push(sku));
     const tickets = Array.from({ length: 5 }, () => new Ticket(() => undefined));
     // Runs of 1 to 300 events per ticket, as batches arrive.
-    const items: LaneItem[] = [];
+    const items: (LaneItem | RawItem)[] = [];
     while (items.length < 20_000) {
       const ticket = tickets[Math.floor(r() * 5)]!;
-      for (let k = Math.floor(1 + r() * 300); k > 0; k--) items.push({ event: eventAt(r, items.length), ticket, tier: 'cold' });
+      for (let k = Math.floor(1 + r() * 300); k > 0; k--) items.push(itemAt(r, items.length, ticket));
     }
-    for (const item of items) lane.push(item);
+    for (const item of items) pushItem(lane, item);
     for (let i = 0; i < 1_000; i++) lane.shift();
     const dropped = new Set([tickets[1], tickets[3]]);
     const left = items.slice(1_000);
@@ -104,12 +127,12 @@ describe('compact cold lane', () => {
     expect(lane.length).toBe(kept.length);
     for (const item of kept) {
       const got = lane.shift()!;
-      expect(got.event).toEqual(item.event);
+      expect(content(got)).toEqual(content(item));
       expect(got.ticket).toBe(item.ticket);
     }
     expect(lane.shift()).toBeUndefined();
     expect(lane.length).toBe(0);
-    expect(skipped).toEqual(left.filter((i) => dropped.has(i.ticket)).map((i) => i.event.sku));
+    expect(skipped).toEqual(left.filter((i) => dropped.has(i.ticket)).map(skuOf));
   });
 
   it('spills slabs past its memory to files and reads them back in order, interleaved with pushes, shifts and drops; the files go once read', () => {
@@ -119,7 +142,7 @@ describe('compact cold lane', () => {
       const lane = new CompactLane('cold', { dir: parent, memoryBytes: 2 * slabBytes });
       // A ticket per round, as per delivered batch: a dropped ticket gets no new events.
       const tickets = Array.from({ length: 12 }, () => new Ticket(() => undefined));
-      const reference: LaneItem[] = [];
+      const reference: (LaneItem | RawItem)[] = [];
       const dropped = new Set<Ticket>();
       let n = 0;
       let maxSpilled = 0;
@@ -127,8 +150,8 @@ describe('compact cold lane', () => {
       for (let round = 0; round < 12; round++) {
         const ticket = tickets[round]!;
         for (let i = Math.floor(r() * 25_000); i > 0; i--) {
-          const item = { event: eventAt(r, n++), ticket, tier: 'cold' as const };
-          lane.push(item);
+          const item = itemAt(r, n++, ticket);
+          pushItem(lane, item);
           reference.push(item);
         }
         maxSpilled = Math.max(maxSpilled, lane.spilledSlabs);
@@ -152,12 +175,12 @@ describe('compact cold lane', () => {
             expect(got).toBeUndefined();
             break;
           }
-          expect(got!.event).toEqual(expected.event);
+          expect(content(got)).toEqual(content(expected));
           expect(got!.ticket).toBe(expected.ticket);
         }
         expect(lane.length).toBe(reference.filter((i) => !dropped.has(i.ticket)).length);
       }
-      for (const expected of reference.filter((i) => !dropped.has(i.ticket))) expect(lane.shift()!.event).toEqual(expected.event);
+      for (const expected of reference.filter((i) => !dropped.has(i.ticket))) expect(content(lane.shift())).toEqual(content(expected));
       expect(lane.shift()).toBeUndefined();
       // It did spill, memory never passed its bound (plus the slab being written), and no file is left.
       expect(maxSpilled).toBeGreaterThan(3);
