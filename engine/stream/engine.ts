@@ -40,7 +40,10 @@
 // decoded at all: it goes into the cold lane as its bytes (compact-lane.ts, raw records) and is
 // decoded, validated (a bad one dead-lettered then) and applied when its turn comes. In an
 // overload most events are cold and wait anyway: they cost the read its consume and a copy, not a
-// worker decode and its result's trip back, and reading keeps up with more. A SKU with events
+// worker decode and its result's trip back, and reading keeps up with more. Only from a partition
+// more than rawLagMin events behind: decoding cold events when they flow delays the hot ones
+// applied beside them, which a partition a little behind (at half load) would pay for nothing.
+// A SKU with events
 // waiting in the hot or warm lane has its messages decoded as usual, so its order holds. (An
 // event whose key is not its SKU waits under its key; the store's outcome does not depend on order.)
 //
@@ -115,6 +118,12 @@ const rewindColdFraction = 0.25;
  * batches in Kafka, not the whole backlog, when the CPU is short.
  */
 const readLagHoldMin = 1_000;
+/**
+ * Messages wait undecoded only from a partition this far behind: an overload or a backlog. A
+ * partition a little behind (a burst, a pause of the loop) catches up in a moment, and its cold
+ * events, decoded at once, are applied with no decode left for when they flow.
+ */
+const rawLagMin = 5_000;
 /** Keys longer than this are not SKUs (validation caps ids far below): such messages are decoded at once. */
 const rawKeyBytesMax = 1_024;
 
@@ -408,7 +417,7 @@ export class StreamEngine {
     const raws: RawEvent[] = [];
     let toDecode = messages;
     // (The lane keeps a raw record's partition in 16 bits.)
-    if (!shedding && partition <= 0xffff && this.readingBehind()) {
+    if (!shedding && partition <= 0xffff && state.lag > rawLagMin && this.readingBehind()) {
       toDecode = [];
       for (const message of messages) {
         const sku = rawKeyOf(message);

@@ -353,15 +353,9 @@ export class ApplyPipeline {
     const before = this.storeTurn;
     let turnDone!: () => void;
     this.storeTurn = new Promise<void>((resolve) => (turnDone = resolve));
-    let chunk: Item[];
-    try {
-      chunk = await this.decoded(taken);
-      await before;
-    } catch (error) {
-      turnDone();
-      throw error;
-    }
-    if (chunk.length === 0) {
+    const chunk = await this.withRetry(`decoding ${taken.length} events`, taken, () => this.decoded(taken));
+    await before;
+    if (!chunk || chunk.length === 0) {
       turnDone();
       return;
     }
@@ -416,7 +410,7 @@ export class ApplyPipeline {
   }
 
   /** Runs op, retrying with backoff when options.retry; otherwise (or once stopped) fails the chunk's tickets and returns undefined. */
-  private async withRetry<T>(what: string, chunk: Item[], op: () => Promise<T>): Promise<T | undefined> {
+  private async withRetry<T>(what: string, chunk: readonly { ticket: Ticket }[], op: () => Promise<T>): Promise<T | undefined> {
     let delayMs = retryDelayMsMin;
     for (;;) {
       try {

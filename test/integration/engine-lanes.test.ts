@@ -216,8 +216,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
       return { key: sku, value, reason: k % 3 === 0 ? 'not_decodable' : k % 3 === 1 ? 'negative_snapshot' : 'unknown_location' };
     });
     const messages = events.map((e) => ({ key: e.sku, value: encodeStockEvent(e) }));
-    // Spread over the second half of the partition: reading is still behind when they are read.
-    bad.forEach((b, k) => messages.splice(15_000 + k * 400, 0, { key: b.key, value: b.value }));
+    // Spread over offsets 5,000 to 16,600: reading is still far behind when they are read.
+    bad.forEach((b, k) => messages.splice(5_000 + k * 400, 0, { key: b.key, value: b.value }));
     await produce(kafka, topics.stock, messages);
     const velocity = new VelocityTracker();
     const now = Date.now();
@@ -232,9 +232,10 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     await engine.start();
     await waitFor('every message applied or dead-lettered, and committed', () => applied.length >= events.length && engine.commits.at(-1)?.offset === BigInt(messages.length), 120_000);
 
-    // Most cold events waited as bytes: reading was behind for all but the last ~1,000 messages.
+    // Most cold events waited as bytes: the partition was more than 5,000 behind for all but its
+    // last 5,000 messages (and a first batch read before its lag was known).
     const coldCount = events.filter((e) => e.sku.startsWith('cold-')).length;
-    expect(engine.counters.undecodedCold).toBeGreaterThan(coldCount * 0.8);
+    expect(engine.counters.undecodedCold).toBeGreaterThan(coldCount * 0.6);
     // The bad ones were among them, and each was counted once by its reason.
     expect(engine.counters.rejected).toEqual({ not_decodable: 10, negative_snapshot: 10, unknown_location: 10 });
     const metrics = await engine.metrics.registry.metrics();
