@@ -165,6 +165,7 @@ async function engine(config: Config): Promise<number> {
     velocity,
     laneEventsMax: { cold: config.engineColdLaneMax },
     coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 },
+    undecodedColdLag: config.engineUndecodedColdLag,
     log: (message) => process.stdout.write(`${message}\n`),
   });
   const { startMetricsServer } = await import('../engine/stream/metrics.js');

@@ -148,6 +148,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
       registry,
       laneEventsMax: { cold: config.engineColdLaneMax },
       coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 },
+      undecodedColdLag: config.engineUndecodedColdLag,
       log: write,
     } as ConstructorParameters<typeof StreamEngine>[0]);
     await engine.start();

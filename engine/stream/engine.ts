@@ -36,16 +36,16 @@
 // partition is paused (its resume, or its rewind, waits for the lanes to drain), once the cold lane
 // is half full (an input reading never catches up with would starve cold for good), nor while stopping.
 //
-// Undecoded cold: while reading is behind, a message whose key (the SKU) has the cold lane is not
-// decoded at all: it goes into the cold lane as its bytes (compact-lane.ts, raw records) and is
-// decoded, validated (a bad one dead-lettered then) and applied when its turn comes. In an
-// overload most events are cold and wait anyway: they cost the read its consume and a copy, not a
-// worker decode and its result's trip back, and reading keeps up with more. Only from a partition
-// more than rawLagMin events behind: decoding cold events when they flow delays the hot ones
-// applied beside them, which a partition a little behind (at half load) would pay for nothing.
-// A SKU with events
-// waiting in the hot or warm lane has its messages decoded as usual, so its order holds. (An
-// event whose key is not its SKU waits under its key; the store's outcome does not depend on order.)
+// Undecoded cold (option undecodedColdLag, off by default): while a partition is more than that
+// many events behind, a message of it whose key (the SKU) has the cold lane is not decoded: it
+// goes into the cold lane as its bytes (compact-lane.ts, raw records) and is decoded in the worker
+// pool, validated (a bad one dead-lettered then) and applied when its turn comes. In an overload
+// most events are cold and wait anyway: they cost the read its consume and a copy, not a worker
+// decode and its result's trip back, and reading keeps up with more. Off by default: on 2 cores
+// the main thread then reads everything and has too little left to apply hot and warm events,
+// whose lanes fill and pause their partitions (README, "Undecoded cold"). A SKU with events
+// waiting in the hot or warm lane has its messages decoded as usual, so its order holds. (An event
+// whose key is not its SKU waits under its key; the store's outcome does not depend on order.)
 //
 // The consumer is NativeConsumer (connectors/kafka.ts): the client's native consume(n) API, about
 // half the main-thread time per message of its kafkajs-compatible consumer.
@@ -118,12 +118,6 @@ const rewindColdFraction = 0.25;
  * batches in Kafka, not the whole backlog, when the CPU is short.
  */
 const readLagHoldMin = 1_000;
-/**
- * Messages wait undecoded only from a partition this far behind: an overload or a backlog. A
- * partition a little behind (a burst, a pause of the loop) catches up in a moment, and its cold
- * events, decoded at once, are applied with no decode left for when they flow.
- */
-const rawLagMin = 5_000;
 /** Keys longer than this are not SKUs (validation caps ids far below): such messages are decoded at once. */
 const rawKeyBytesMax = 1_024;
 
@@ -159,6 +153,8 @@ export interface EngineOptions {
   laneEventsMax?: Partial<Record<VelocityTier, number>>;
   /** The cold lane's slabs past memoryBytes go to files under dir (compact-lane.ts); absent: memory only. */
   coldSpill?: SpillOptions;
+  /** Cold events of a partition more than this many events behind wait undecoded (see "Undecoded cold"); 0 or absent: off. */
+  undecodedColdLag?: number;
   /** At the cold lane's bound: shed cold events and rewind later (default), or pause the partition. */
   coldOverflow?: 'shed' | 'pause';
   log?: (message: string) => void;
@@ -417,7 +413,8 @@ export class StreamEngine {
     const raws: RawEvent[] = [];
     let toDecode = messages;
     // (The lane keeps a raw record's partition in 16 bits.)
-    if (!shedding && partition <= 0xffff && state.lag > rawLagMin && this.readingBehind()) {
+    const undecodedLag = this.options.undecodedColdLag ?? 0;
+    if (undecodedLag > 0 && !shedding && partition <= 0xffff && state.lag > undecodedLag && this.readingBehind()) {
       toDecode = [];
       for (const message of messages) {
         const sku = rawKeyOf(message);

@@ -192,6 +192,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     // All but the hot events in the last stretch read (at most ~1,000 left to read, plus a batch) came before any cold one.
     expect(hotBeforeFirstCold, `hot events applied before the first cold one, of ${hotCount}`).toBeGreaterThan(hotCount - 400);
     expect(heldSeen).toBe(true);
+    // Undecoded cold is off by default.
+    expect(engine.counters.undecodedCold).toBe(0);
     await expectExact(redis, events);
   }, 180_000);
 
@@ -227,7 +229,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `undecoded${run}` });
     cleanups.push(() => redis.close());
     const { store, applied } = recordingStore(redis, 0);
-    const engine = new StreamEngine({ kafka, topics, groupId: `undecoded-${run}`, store, velocity, registry: new Registry(), locations: ['loc-0', 'loc-1', 'loc-2'] });
+    const engine = new StreamEngine({ kafka, topics, groupId: `undecoded-${run}`, store, velocity, registry: new Registry(), locations: ['loc-0', 'loc-1', 'loc-2'], undecodedColdLag: 5_000 });
     cleanups.push(() => engine.stop());
     await engine.start();
     await waitFor('every message applied or dead-lettered, and committed', () => applied.length >= events.length && engine.commits.at(-1)?.offset === BigInt(messages.length), 120_000);

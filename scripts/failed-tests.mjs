@@ -1,6 +1,6 @@
 // Prints the failed tests of a vitest JSON report (path in argv[2]): file, test name and the first
 // lines of each failure. .ci/run calls it last on a failed run, so a log cut to its tail keeps it.
-const fs = require('node:fs');
+import fs from 'node:fs';
 
 const report = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const failed = [];
