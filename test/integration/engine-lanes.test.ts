@@ -75,6 +75,27 @@ async function expectExact(store: InventoryStore, events: StockEvent[]): Promise
   }
 }
 
+/** `count` events on one partition's worth of SKUs: every 10th on one of 7 hot SKUs, the rest on 700 cold ones. */
+function hotEveryTenth(count: number): StockEvent[] {
+  return Array.from({ length: count }, (_, i) =>
+    i % 10 === 0
+      ? { type: 'delta', eventId: `h${i}`, sku: `HOT-${i % 7}`, location: `loc-${i % 3}`, qty: -1, asOf: T0 + i }
+      : i % 4 === 1
+        ? { type: 'snapshot', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: 50 + (i % 17), asOf: T0 + i }
+        : { type: 'delta', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: (i % 5) - 2 || 1, asOf: T0 + i },
+  );
+}
+
+/** Velocity that tiers hotEveryTenth's SKUs: HOT-* hot, cold-* cold. */
+function hotAndColdVelocity(): VelocityTracker {
+  const velocity = new VelocityTracker();
+  const now = Date.now();
+  for (let i = 0; i < 700; i++) velocity.record(`cold-${i}`, 'web', 0.01, now);
+  for (let k = 0; k < 7; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
+  velocity.retier(now);
+  return velocity;
+}
+
 describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Redis', () => {
   it('hot events overtake a cold backlog, and the committed offset never passes an unapplied event', async () => {
     const kafka = kafkaClient(kafkaBrokers, 'instock-lanes-test');
@@ -159,19 +180,9 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     const { run, topics } = await topicsFor(kafka, 1);
     // One partition, 40,000 events, every 10th on a hot SKU: far more than the engine holds back
     // for (1,000 left to read), so reading is behind until near the end.
-    const events: StockEvent[] = Array.from({ length: 40_000 }, (_, i) =>
-      i % 10 === 0
-        ? { type: 'delta', eventId: `h${i}`, sku: `HOT-${i % 7}`, location: `loc-${i % 3}`, qty: -1, asOf: T0 + i }
-        : i % 4 === 1
-          ? { type: 'snapshot', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: 50 + (i % 17), asOf: T0 + i }
-          : { type: 'delta', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: (i % 5) - 2 || 1, asOf: T0 + i },
-    );
+    const events = hotEveryTenth(40_000);
     await produce(kafka, topics.stock, events.map((e) => ({ key: e.sku, value: encodeStockEvent(e) })));
-    const velocity = new VelocityTracker();
-    const now = Date.now();
-    for (let i = 0; i < 700; i++) velocity.record(`cold-${i}`, 'web', 0.01, now);
-    for (let k = 0; k < 7; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
-    velocity.retier(now);
+    const velocity = hotAndColdVelocity();
     const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `first${run}` });
     cleanups.push(() => redis.close());
     // No delay: the store keeps up; only reading order decides what is applied first.
@@ -202,13 +213,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     const { run, topics } = await topicsFor(kafka, 1);
     // One partition, 30,000 events, every 10th on a hot SKU; among the cold ones, 30 bad messages
     // keyed by cold SKUs: 10 not decodable, 10 negative snapshots, 10 with an unknown location.
-    const events: StockEvent[] = Array.from({ length: 30_000 }, (_, i) =>
-      i % 10 === 0
-        ? { type: 'delta', eventId: `h${i}`, sku: `HOT-${i % 7}`, location: `loc-${i % 3}`, qty: -1, asOf: T0 + i }
-        : i % 4 === 1
-          ? { type: 'snapshot', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: 50 + (i % 17), asOf: T0 + i }
-          : { type: 'delta', eventId: `c${i}`, sku: `cold-${i % 700}`, location: `loc-${i % 3}`, qty: (i % 5) - 2 || 1, asOf: T0 + i },
-    );
+    const events = hotEveryTenth(30_000);
     const bad = Array.from({ length: 30 }, (_, k) => {
       const sku = `cold-${(k * 23) % 700}`;
       const value =
@@ -221,11 +226,7 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     // Spread over offsets 5,000 to 16,600: reading is still far behind when they are read.
     bad.forEach((b, k) => messages.splice(5_000 + k * 400, 0, { key: b.key, value: b.value }));
     await produce(kafka, topics.stock, messages);
-    const velocity = new VelocityTracker();
-    const now = Date.now();
-    for (let i = 0; i < 700; i++) velocity.record(`cold-${i}`, 'web', 0.01, now);
-    for (let k = 0; k < 7; k++) velocity.record(`HOT-${k}`, 'web', 1_000, now);
-    velocity.retier(now);
+    const velocity = hotAndColdVelocity();
     const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `undecoded${run}` });
     cleanups.push(() => redis.close());
     const { store, applied } = recordingStore(redis, 0);
