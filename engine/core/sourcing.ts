@@ -158,6 +158,8 @@ interface ChannelIndex {
   standard: { carrier: Carrier; service: CarrierService }[];
   express: { carrier: Carrier; service: CarrierService }[];
   firstBandDays: number;
+  /** km between two of the channel's locations (row-major by column), NaN until first asked. */
+  kmBetween: Float64Array;
 }
 
 // Per network object: reloads and pauses build a new NetworkConfig, so the cache follows them.
@@ -198,9 +200,46 @@ function channelIndex(network: NetworkConfig, channelId: string): ChannelIndex {
     standard,
     express: services.filter((s) => s.service.speed === 'express'),
     firstBandDays: Math.min(...standard.map((s) => s.service.transitDaysByBand[0]?.days ?? Infinity)),
+    kmBetween: new Float64Array(columns.length * columns.length).fill(Number.NaN),
   };
   byChannel.set(channelId, index);
   return index;
+}
+
+/** km between two locations of the channel: the network's, so kept with its index. */
+function kmBetween(index: ChannelIndex, a: Site, b: Site): number {
+  const cell = a.col * index.columns.length + b.col;
+  let km = index.kmBetween[cell]!;
+  if (Number.isNaN(km)) index.kmBetween[cell] = km = haversineKm(a.l, b.l);
+  return km;
+}
+
+/**
+ * km from one point (a request's destination, or where the shopper picks up) to the channel's
+ * locations, each computed on first ask: a basket asks for the same location's distance from
+ * shipping, express and pickup.
+ */
+class DistancesFrom {
+  // An array, not a Float64Array: a typed array costs more to make than the ~40 numbers it holds.
+  private readonly km: number[];
+
+  constructor(
+    readonly point: GeoPoint,
+    cols: number,
+  ) {
+    this.km = new Array<number>(cols).fill(Number.NaN);
+  }
+
+  to(site: Site): number {
+    let km = this.km[site.col]!;
+    if (Number.isNaN(km)) this.km[site.col] = km = haversineKm(site.l, this.point);
+    return km;
+  }
+
+  /** These distances when `point` is the same place, else new ones from it. */
+  from(point: GeoPoint): DistancesFrom {
+    return point.lat === this.point.lat && point.lon === this.point.lon ? this : new DistancesFrom(point, this.km.length);
+  }
 }
 
 /**
@@ -296,11 +335,11 @@ interface ShipTime {
  * (null: no standard service reaches the destination from there). */
 type ShipTimes = (ShipTime | null | undefined)[];
 
-function shipTimes(network: NetworkConfig, index: ChannelIndex, site: Site, destination: GeoPoint, nowMs: number, times: ShipTimes): ShipTime | null {
+function shipTimes(network: NetworkConfig, index: ChannelIndex, site: Site, destination: DistancesFrom, nowMs: number, times: ShipTimes): ShipTime | null {
   let t = times[site.col];
   if (t === undefined) {
     const l = site.l;
-    const km = haversineKm(l, destination);
+    const km = destination.to(site);
     const service = cheapestService(index.standard, km);
     if (!service) t = null;
     else {
@@ -312,14 +351,45 @@ function shipTimes(network: NetworkConfig, index: ChannelIndex, site: Site, dest
   return t;
 }
 
-/** The shippers a standard service takes to the destination, earliest delivery first. */
-function shippersByDelivery(network: NetworkConfig, index: ChannelIndex, destination: GeoPoint, nowMs: number, times: ShipTimes): { site: Site; deliverAtMs: number }[] {
-  const out: { site: Site; deliverAtMs: number }[] = [];
+/**
+ * The earliest delivery of a line: of the shippers a standard service takes to the destination
+ * that hold the line and take orders today (undefined: none). `times` holds every shipper's.
+ */
+function bestDeliveryAtMs(index: ChannelIndex, basket: Basket, line: number, times: ShipTimes): number | undefined {
+  const { cols, atp } = basket;
+  const qty = basket.lines[line]!.qty;
+  let best: number | undefined;
   for (const site of index.shippers) {
-    const t = shipTimes(network, index, site, destination, nowMs, times);
-    if (t) out.push({ site, deliverAtMs: t.deliverAtMs });
+    const t = times[site.col];
+    if (t && atp[line * cols + site.col]! >= qty && basket.open[site.col] === 1 && (best === undefined || t.deliverAtMs < best)) best = t.deliverAtMs;
   }
-  return out.sort((a, b) => a.deliverAtMs - b.deliverAtMs);
+  return best;
+}
+
+interface Single {
+  site: Site;
+  t: ShipTime;
+  score: number;
+}
+
+/**
+ * Adds a single-location plan to `kept`, which holds for each of the `max` earliest promises the
+ * plan delivering on it at the lowest cost, then the best score, then first in network order:
+ * what sorting every plan by (promise, cost, score) and keeping the first of each promise gives,
+ * without sorting most of the channel's shippers for every basket.
+ */
+function keepEarliest(kept: Single[], plan: Single, max: number): void {
+  const promise = plan.t.deliverAtMs;
+  let i = 0;
+  while (i < kept.length && kept[i]!.t.deliverAtMs < promise) i++;
+  const same = kept[i];
+  if (same !== undefined && same.t.deliverAtMs === promise) {
+    if (plan.t.costCents < same.t.costCents || (plan.t.costCents === same.t.costCents && plan.score < same.score)) kept[i] = plan;
+    return;
+  }
+  if (i >= max) return;
+  kept.splice(i, 0, plan);
+  if (kept.length > max) kept.pop();
 }
 
 /** The channel's score of a location for a split (lower is better; formula at the top). */
@@ -336,7 +406,7 @@ function locationScore(channel: NetworkChannel, type: LocationType, km: number, 
  * log factor of the fewest shipments and runs in lines × locations; for baskets of a dozen lines
  * it finds the minimum in practice.
  */
-function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, destination: GeoPoint, nowMs: number, times: ShipTimes): Map<Site, { sku: string; qty: number }[]> | undefined {
+function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, destination: DistancesFrom, nowMs: number, times: ShipTimes): Map<Site, { sku: string; qty: number }[]> | undefined {
   const channel = index.channel;
   const { lines, cols, atp } = basket;
   const candidates: { site: Site; score: number }[] = [];
@@ -411,19 +481,23 @@ function splitPlan(network: NetworkConfig, index: ChannelIndex, basket: Basket, 
   return plan;
 }
 
-function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery, basket: Basket): { site: Site; km: number }[] {
+/** `toDestination`: the request's distances from its destination, reused when pickup is near it. */
+function nearestPickupStores(index: ChannelIndex, query: AvailabilityQuery, basket: Basket, toDestination: DistancesFrom | undefined): { site: Site; km: number }[] {
   const pickup = query.pickup;
   if (!pickup) return [];
   const found: { site: Site; km: number }[] = [];
+  const distancesFrom = (point: GeoPoint) => toDestination?.from(point) ?? new DistancesFrom(point, basket.cols);
   if (pickup.locations) {
     const wanted = new Set(pickup.locations);
     const origin = pickup.near ?? query.destination;
-    for (const site of index.pickupStores) if (basket.open[site.col] === 1 && wanted.has(site.l.id)) found.push({ site, km: origin ? haversineKm(site.l, origin) : 0 });
+    const distances = origin && distancesFrom(origin);
+    for (const site of index.pickupStores) if (basket.open[site.col] === 1 && wanted.has(site.l.id)) found.push({ site, km: distances ? distances.to(site) : 0 });
   } else if (pickup.near) {
     const radius = pickup.radiusKm ?? index.channel.sourcing.pickupRadiusKmDefault;
+    const distances = distancesFrom(pickup.near);
     for (const site of index.pickupStores) {
       if (basket.open[site.col] === 0) continue;
-      const km = haversineKm(site.l, pickup.near);
+      const km = distances.to(site);
       if (km <= radius) found.push({ site, km });
     }
   }
@@ -446,28 +520,26 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const times: ShipTimes = new Array<ShipTime | null | undefined>(cols);
   const copyLines = () => lines.map((x) => ({ sku: x.sku, qty: x.qty }));
   const delivery = methods.includes('delivery') && query.destination !== undefined;
+  const toDestination = query.destination && new DistancesFrom(query.destination, cols);
 
-  if (delivery && query.destination) {
-    const destination = query.destination;
-    // Single-location plans, best first by promise, then cost, then the channel's score.
-    const singles: { site: Site; t: ShipTime; score: number }[] = [];
+  if (delivery && toDestination) {
+    const destination = toDestination;
+    // Single-location plans, best first by promise, then cost, then the channel's score. Plans
+    // with the same promise and a higher cost (or worse score) add nothing for the shopper.
+    const singles: Single[] = [];
+    let anySingle = false;
     for (const site of index.shippers) {
       if (!holdsAll(basket, site)) continue;
       const t = shipTimes(network, index, site, destination, query.nowMs, times);
-      if (t) singles.push({ site, t, score: locationScore(channel, site.l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(basket, site) });
+      if (!t) continue;
+      anySingle = true;
+      keepEarliest(singles, { site, t, score: locationScore(channel, site.l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(basket, site) }, standardPlansMax);
     }
-    singles.sort((a, b) => a.t.deliverAtMs - b.t.deliverAtMs || a.t.costCents - b.t.costCents || a.score - b.score);
-    let standard = 0;
-    let lastPromise = Number.NaN;
     for (const { site, t } of singles) {
-      // Plans with the same promise and a higher cost (or worse score) add nothing for the shopper.
-      if (t.deliverAtMs === lastPromise) continue;
-      lastPromise = t.deliverAtMs;
       const shipment: Shipment = { from: site.l.id, lines: copyLines(), carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs };
       options.push({ id: `delivery_standard:${site.l.id}`, method: 'delivery_standard', shipmentCount: 1, shipments: [shipment], promiseAtMs: t.deliverAtMs, costCents: t.costCents });
-      if (++standard >= standardPlansMax) break;
     }
-    if (singles.length === 0 && lines.length > 0) {
+    if (!anySingle && lines.length > 0) {
       const plan = splitPlan(network, index, basket, destination, query.nowMs, times);
       if (plan && plan.size <= shipmentsMax) {
         const shipments: Shipment[] = [];
@@ -488,7 +560,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     const maxKm = channel.sourcing.expressMaxKm;
     let express: { site: Site; km: number } | undefined;
     for (const site of index.expressStores) {
-      const km = haversineKm(site.l, destination);
+      const km = destination.to(site);
       if (km > maxKm || (express && km >= express.km)) continue;
       if (holdsAll(basket, site)) express = { site, km };
     }
@@ -505,7 +577,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     }
   }
 
-  const pickupCandidates = methods.includes('pickup') ? nearestPickupStores(index, query, basket) : [];
+  const pickupCandidates = methods.includes('pickup') ? nearestPickupStores(index, query, basket, toDestination) : [];
   if (pickupCandidates.length > 0) {
     const max = Math.min(pickupOptionsMax, Math.max(1, query.pickup?.max ?? channel.sourcing.pickupMaxDefault));
     let inStore = 0;
@@ -535,8 +607,9 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     for (const c of without) {
       const store = c.site.l;
       let best: Shipment | undefined;
-      for (const { l: dc } of sources) {
-        const days = bandDays(network.transfer.transitDaysByBand, haversineKm(dc, store));
+      for (const source of sources) {
+        const dc = source.l;
+        const days = bandDays(network.transfer.transitDaysByBand, kmBetween(index, source, c.site));
         if (days === undefined) continue;
         const ready = readyAtMs(dc, query.nowMs, tz);
         const zone = store.timeZone ?? tz;
@@ -565,20 +638,15 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     ranked[i]!.promiseAt = isoUtc(ranked[i]!.promiseAtMs);
   }
 
-  const byDelivery = delivery && query.destination ? shippersByDelivery(network, index, query.destination, query.nowMs, times) : undefined;
+  if (delivery && toDestination) for (const site of index.shippers) shipTimes(network, index, site, toDestination, query.nowMs, times);
   const lineAnswers: LineAvailability[] = lines.map((line, i) => {
     let sum = 0;
     for (let c = 0; c < cols; c++) sum += atp[i * cols + c]!;
     if (channel.atpCap !== undefined) sum = Math.min(sum, channel.atpCap);
     const answer: LineAvailability = { sku: line.sku, requested: line.qty, atp: sum, inStock: sum >= line.qty, pickupStores: [] };
-    if (byDelivery) {
-      // The first location by delivery date that holds the line and takes orders today.
-      for (const { site, deliverAtMs } of byDelivery) {
-        if (atp[i * cols + site.col]! >= line.qty && basket.open[site.col] === 1) {
-          answer.bestDeliveryAtMs = deliverAtMs;
-          break;
-        }
-      }
+    if (delivery) {
+      const best = bestDeliveryAtMs(index, basket, i, times);
+      if (best !== undefined) answer.bestDeliveryAtMs = best;
     }
     for (const c of pickupCandidates) {
       const here = atp[i * cols + c.site.col]!;
@@ -607,20 +675,21 @@ export function skuAvailability(network: NetworkConfig, query: { channel: string
   const answer: SkuAvailability = { sku: query.sku, channel: channel.id, atp: sum, inStock: sum > 0, pickupStores: [] };
   let fastest: number | undefined;
   const times: ShipTimes = new Array<ShipTime | null | undefined>(basket.cols);
+  const toNear = query.near && new DistancesFrom(query.near, basket.cols);
   for (const site of index.shippers) {
     if (atp[site.col]! < 1 || basket.open[site.col] === 0) continue;
     let deliverAt: number | undefined;
-    if (query.near) deliverAt = shipTimes(network, index, site, query.near, query.nowMs, times)?.deliverAtMs;
+    if (toNear) deliverAt = shipTimes(network, index, site, toNear, query.nowMs, times)?.deliverAtMs;
     else if (Number.isFinite(index.firstBandDays)) deliverAt = deliveredAtMs(readyAtMs(site.l, query.nowMs, network.timeZone), index.firstBandDays, site.l.timeZone ?? network.timeZone);
     if (deliverAt !== undefined && (fastest === undefined || deliverAt < fastest)) fastest = deliverAt;
   }
   if (fastest !== undefined) answer.fastestDeliveryAtMs = fastest;
-  if (query.near) {
+  if (toNear) {
     const radius = channel.sourcing.pickupRadiusKmDefault;
     for (const site of index.pickupStores) {
       const here = atp[site.col]!;
       if (here <= 0 || basket.open[site.col] === 0) continue;
-      const km = haversineKm(site.l, query.near);
+      const km = toNear.to(site);
       if (km <= radius) answer.pickupStores.push({ location: site.l.id, name: site.l.name, distanceKm: km, atp: here });
     }
     answer.pickupStores.sort((a, b) => a.distanceKm - b.distanceKm);

@@ -112,8 +112,9 @@ export class RedisStore implements InventoryStore {
     return (await this.scripts.readPositionsMany(skus, nowMs)).map(sortedByLocation);
   }
 
-  async forEachPosition(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void> {
+  async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visitColumn: PositionVisitor): Promise<void> {
     for (const sku of skus) checkId('sku', sku);
+    const visit = (line: number, location: string, onHand: number, reserved: number) => visitColumn(line, columns.get(location) ?? -1, onHand, reserved);
     if (this.clustered || skus.length === 1) {
       await Promise.all(skus.map((sku, line) => this.scripts.visitPositions(line, sku, nowMs, visit)));
       return;

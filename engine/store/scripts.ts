@@ -7,7 +7,10 @@ import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
-import type { LineRule, PositionState, PositionVisitor, Shortfall, StockEvent } from './types.js';
+import type { LineRule, PositionState, Shortfall, StockEvent } from './types.js';
+
+/** A position decoded from a packed read; `line` is its SKU's index in the SKUs asked. */
+export type LocationVisitor = (line: number, location: string, onHand: number, reserved: number) => void;
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -176,13 +179,13 @@ export class Scripts {
   }
 
   /** readPositionsMany, each position handed to `visit` (line = the SKU's index). */
-  async visitPositionsMany(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void> {
+  async visitPositionsMany(skus: string[], nowMs: number, visit: LocationVisitor): Promise<void> {
     const reply = await this.readPackedMany(skus, nowMs);
     for (let k = 0; k < reply.length; k++) visitPackedPositions(k, () => this.keys.sku(skus[k]!).positions, reply[k]!, visit);
   }
 
   /** One SKU's positions (one key pair, so a Cluster routes it), each handed to `visit` as `line`. */
-  async visitPositions(line: number, sku: string, nowMs: number, visit: PositionVisitor): Promise<void> {
+  async visitPositions(line: number, sku: string, nowMs: number, visit: LocationVisitor): Promise<void> {
     const { posKey, packed } = await this.readPacked(sku, nowMs);
     visitPackedPositions(line, posKey, packed, visit);
   }

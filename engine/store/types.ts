@@ -74,8 +74,11 @@ export interface HeldReservation {
   expiresAtMs: number;
 }
 
-/** One position read by forEachPosition; `line` is its SKU's index in the SKUs asked. */
-export type PositionVisitor = (line: number, location: string, onHand: number, reserved: number) => void;
+/**
+ * One position read by forEachPosition: `line` is its SKU's index in the SKUs asked, `column` its
+ * location's index in the caller's `columns` (-1: a location not among them).
+ */
+export type PositionVisitor = (line: number, column: number, onHand: number, reserved: number) => void;
 
 export interface InventoryStore {
   readonly kind: 'memory' | 'redis' | 'redis-cluster';
@@ -86,10 +89,11 @@ export interface InventoryStore {
   /** positions() of several SKUs, in order (one round trip where the store allows it). */
   positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]>;
   /**
-   * positionsMany without an object per position: each is handed to `visit`, in no set order.
-   * The availability hot path reads ~500 positions a basket.
+   * positionsMany without an object per position: each is handed to `visit` with its location's
+   * column in `columns` (a map the caller keeps: the memory store remembers each position's column
+   * in the last map it saw), in no set order. The availability hot path reads ~500 positions a basket.
    */
-  forEachPosition(skus: string[], nowMs: number, visit: PositionVisitor): Promise<void>;
+  forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void>;
   /** Holds every line or none. Retrying the same id returns the first outcome. */
   hold(request: HoldRequest): Promise<Reservation>;
   /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */

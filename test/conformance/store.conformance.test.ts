@@ -333,19 +333,28 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect(await store.claimExpiryNotice('hu-late')).toBe(true);
     });
 
-    it('visits each position positionsMany gives, once, with its line (forEachPosition), expired holds released', async () => {
+    it('visits each position positionsMany gives, once, with its line and column (forEachPosition), expired holds released', async () => {
       const store = open(factory);
       await store.applyEvents([snapshot('f1', 'dc', 5), snapshot('f1', 'b-store', 7), { type: 'delta', eventId: 'f1-sold', sku: 'f1', location: 'b-store', qty: -2, asOf: T0 + 1 }, snapshot('f2', 'dc', 3)], T0);
       await store.hold({ reservationId: 'visit', channel: 'web', lines: [{ sku: 'f2', location: 'dc', qty: 2, rule }], holdTtlMs: 2_000, nowMs: T0 });
-      const visited = async (skus: string[], nowMs: number) => {
+      const bothColumns = new Map([
+        ['dc', 0],
+        ['b-store', 1],
+      ]);
+      const visited = async (skus: string[], nowMs: number, columns: ReadonlyMap<string, number> = bothColumns) => {
+        const names = [...columns.keys()];
         const rows: string[] = [];
-        await store.forEachPosition(skus, nowMs, (line, location, onHand, reserved) => rows.push(`${line} ${location} ${onHand} ${reserved}`));
+        await store.forEachPosition(skus, nowMs, columns, (line, column, onHand, reserved) => rows.push(`${line} ${column === -1 ? '(not a column)' : names[column]} ${onHand} ${reserved}`));
         return rows.sort();
       };
       const expected = async (skus: string[], nowMs: number) => (await store.positionsMany(skus, nowMs)).flatMap((list, line) => list.map((p) => `${line} ${p.location} ${p.onHand} ${p.reserved}`)).sort();
       const skus = ['f2', 'none', 'f1', 'f2'];
       expect(await visited(skus, T0 + 1_000)).toEqual(['0 dc 3 2', '2 b-store 5 0', '2 dc 5 0', '3 dc 3 2']);
       expect(await visited(skus, T0 + 1_000)).toEqual(await expected(skus, T0 + 1_000));
+      expect(await visited(['f1'], T0 + 1_000)).toEqual(await expected(['f1'], T0 + 1_000));
+      // Another map gives other columns (the memory store remembers each position's last one), then the first map again.
+      expect(await visited(['f1'], T0 + 1_000, new Map([['b-store', 0]]))).toEqual(['0 (not a column) 5 0', '0 b-store 5 0']);
+      expect(await visited(['f1'], T0 + 1_000, new Map([['dc', 0], ['b-store', 1]]))).toEqual(['0 b-store 5 0', '0 dc 5 0']);
       expect(await visited(['f1'], T0 + 1_000)).toEqual(await expected(['f1'], T0 + 1_000));
       expect(await visited(['f2'], T0 + 2_000)).toEqual(['0 dc 3 0']);
     });
