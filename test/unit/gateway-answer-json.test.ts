@@ -2,6 +2,7 @@
 // must parse to the same value for every kind of answer the sourcing gives, and escape what
 // JSON.stringify escapes.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { positionAtp } from '../../engine/core/atp.js';
 import { availabilityOptions, type AvailabilityAnswer } from '../../engine/core/sourcing.js';
@@ -56,6 +57,24 @@ describe('availability answer JSON', () => {
     expect([...methods].sort()).toEqual(['delivery_express', 'delivery_standard', 'pickup_after_transfer', 'pickup_in_store']);
     expect(multiShipment).toBeGreaterThan(0);
     expect(linesWithoutDelivery).toBeGreaterThan(0);
+  });
+
+  it('writes distances (one decimal, from their tenths) and any other number as JSON.stringify does', () => {
+    const answerWithDistances = (distances: number[]): AvailabilityAnswer => ({
+      channel: 'web',
+      options: [],
+      lines: [{ sku: 'S', requested: 1, atp: 1, inStock: true, pickupStores: distances.map((distanceKm, i) => ({ location: `ST-${i}`, name: 'Store', distanceKm, atp: 1 })) }],
+    });
+    const tenths = fc.integer({ min: 0, max: 20_000_000 }).map((n) => n / 10);
+    const anyNumber = fc.oneof(fc.double({ noNaN: true }), fc.double({ min: 0, max: 1e6, noNaN: true }), fc.integer().map((n) => n / 100));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(tenths, anyNumber), { minLength: 1, maxLength: 20 }), (distances) => {
+        // Text, not just the parsed value: the same digits JSON.stringify writes.
+        expect(availabilityJson(answerWithDistances(distances))).toBe(JSON.stringify(answerWithDistances(distances)));
+      }),
+      { numRuns: 500 },
+    );
+    for (const edge of [0, 0.1, 0.15, 0.05, 1e-7, 123_456.7, 99_999_999.9, 1e21, -0.1, -0]) same(answerWithDistances([edge]));
   });
 
   it('escapes quotes, backslashes and control characters, and writes a non-finite number as null', () => {
