@@ -67,7 +67,8 @@ export type AtpMatrix = Float64Array;
 
 export interface Shipment {
   from: string;
-  lines: { sku: string; qty: number }[];
+  /** Shipments that carry the whole basket share one list: do not change it in place. */
+  lines: readonly { sku: string; qty: number }[];
   carrier?: string;
   service?: string;
   transferTo?: string;
@@ -518,7 +519,8 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const options: Omit<AvailabilityOption, 'rank' | 'promiseAt'>[] = [];
   const tz = network.timeZone;
   const times: ShipTimes = new Array<ShipTime | null | undefined>(cols);
-  const copyLines = () => lines.map((x) => ({ sku: x.sku, qty: x.qty }));
+  // Every shipment that carries the whole basket shares this one list (answers are read-only).
+  const wholeBasket: readonly { sku: string; qty: number }[] = lines.map((x) => ({ sku: x.sku, qty: x.qty }));
   const delivery = methods.includes('delivery') && query.destination !== undefined;
   const toDestination = query.destination && new DistancesFrom(query.destination, cols);
 
@@ -536,7 +538,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
       keepEarliest(singles, { site, t, score: locationScore(channel, site.l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(basket, site) }, standardPlansMax);
     }
     for (const { site, t } of singles) {
-      const shipment: Shipment = { from: site.l.id, lines: copyLines(), carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs };
+      const shipment: Shipment = { from: site.l.id, lines: wholeBasket, carrier: t.carrier, service: t.service, readyAtMs: t.readyAtMs, deliverAtMs: t.deliverAtMs };
       options.push({ id: `delivery_standard:${site.l.id}`, method: 'delivery_standard', shipmentCount: 1, shipments: [shipment], promiseAtMs: t.deliverAtMs, costCents: t.costCents });
     }
     if (!anySingle && lines.length > 0) {
@@ -571,7 +573,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
       const ready = readyAtMs(l, query.nowMs, tz);
       const deliverAt = deliveredAtMs(ready, 0, zone);
       if (localDay(deliverAt, zone) === localDay(query.nowMs, zone)) {
-        const shipment: Shipment = { from: l.id, lines: copyLines(), carrier: service.carrier.id, service: service.service.id, readyAtMs: ready, deliverAtMs: deliverAt };
+        const shipment: Shipment = { from: l.id, lines: wholeBasket, carrier: service.carrier.id, service: service.service.id, readyAtMs: ready, deliverAtMs: deliverAt };
         options.push({ id: `delivery_express:${l.id}`, method: 'delivery_express', shipmentCount: 1, shipments: [shipment], promiseAtMs: deliverAt, costCents: service.service.costCents });
       }
     }
@@ -592,7 +594,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
           id: `pickup_in_store:${l.id}`,
           method: 'pickup_in_store',
           shipmentCount: 1,
-          shipments: [{ from: l.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: ready }],
+          shipments: [{ from: l.id, lines: wholeBasket, readyAtMs: ready, deliverAtMs: ready }],
           promiseAtMs: ready,
           costCents: 0,
           pickup: { location: l.id, name: l.name, distanceKm: round1(c.km), readyAtMs: ready },
@@ -615,7 +617,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
         const zone = store.timeZone ?? tz;
         const arrival = deliveredAtMs(ready, Math.max(1, days), zone);
         const collectable = arrivalReadyAtMs(arrival, store.processingMinutes, zone);
-        if (!best || collectable < best.deliverAtMs) best = { from: dc.id, transferTo: store.id, lines: copyLines(), readyAtMs: ready, deliverAtMs: collectable };
+        if (!best || collectable < best.deliverAtMs) best = { from: dc.id, transferTo: store.id, lines: wholeBasket, readyAtMs: ready, deliverAtMs: collectable };
       }
       if (!best) continue;
       options.push({
