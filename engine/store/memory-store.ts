@@ -18,7 +18,7 @@ interface Adjustment {
 }
 
 interface Position {
-  /** Also the key of the SKU's map: iterating values() makes no entry arrays (forEachPosition). */
+  /** Also the key of the SKU's map: reads iterate the positions, not the map's entries. */
   location: string;
   snap: number;
   adj: number;
