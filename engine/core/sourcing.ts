@@ -525,14 +525,13 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
   const toDestination = query.destination && new DistancesFrom(query.destination, cols);
 
   if (delivery && toDestination) {
-    const destination = toDestination;
     // Single-location plans, best first by promise, then cost, then the channel's score. Plans
     // with the same promise and a higher cost (or worse score) add nothing for the shopper.
     const singles: Single[] = [];
     let anySingle = false;
     for (const site of index.shippers) {
       if (!holdsAll(basket, site)) continue;
-      const t = shipTimes(network, index, site, destination, query.nowMs, times);
+      const t = shipTimes(network, index, site, toDestination, query.nowMs, times);
       if (!t) continue;
       anySingle = true;
       keepEarliest(singles, { site, t, score: locationScore(channel, site.l.type, t.km, t.costCents) - channel.sourcing.depth * depthOf(basket, site) }, standardPlansMax);
@@ -542,7 +541,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
       options.push({ id: `delivery_standard:${site.l.id}`, method: 'delivery_standard', shipmentCount: 1, shipments: [shipment], promiseAtMs: t.deliverAtMs, costCents: t.costCents });
     }
     if (!anySingle && lines.length > 0) {
-      const plan = splitPlan(network, index, basket, destination, query.nowMs, times);
+      const plan = splitPlan(network, index, basket, toDestination, query.nowMs, times);
       if (plan && plan.size <= shipmentsMax) {
         const shipments: Shipment[] = [];
         let costCents = 0;
@@ -562,7 +561,7 @@ export function availabilityOptions(network: NetworkConfig, query: AvailabilityQ
     const maxKm = channel.sourcing.expressMaxKm;
     let express: { site: Site; km: number } | undefined;
     for (const site of index.expressStores) {
-      const km = destination.to(site);
+      const km = toDestination.to(site);
       if (km > maxKm || (express && km >= express.km)) continue;
       if (holdsAll(basket, site)) express = { site, km };
     }
