@@ -142,8 +142,8 @@ async function produceAtRate(brokers: string[], topic: string, perSec: number, s
   return JSON.parse(out) as { produced: number; cpuSeconds: number };
 }
 
-/** coldLaneMax and coldSpill: the engine's cold lane as configured (ENGINE_COLD_LANE_*, ENGINE_SPILL_DIR), as `instock engine` runs it. */
-export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; coldLaneMax: number; coldSpill: SpillOptions; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
+/** coldLaneMax, coldSpill, undecodedColdLag: the engine's cold lane as configured (ENGINE_COLD_LANE_*, ENGINE_SPILL_DIR, ENGINE_UNDECODED_COLD_LAG), as `instock engine` runs it. */
+export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; coldLaneMax: number; coldSpill: SpillOptions; undecodedColdLag: number; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
   const quick = args.quick;
   const count = quick ? 100_000 : 600_000;
   const halfLoadSeconds = quick ? 5 : 20;
@@ -191,7 +191,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     progress('(b) engine: Kafka → applied in Redis');
     const redis = RedisStore.connect({ url }, { keyPrefix: `bi${run}` });
     const m = measuringStore(redis, velocity);
-    const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill });
+    const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag });
     await engine.start();
     const deadline = Date.now() + 180_000;
     // CPU over the same window as the rate, from the first apply (not the group join) to the last.
@@ -211,7 +211,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
 
     // (c) and (d) on a second topic, produced live while a second engine group reads it.
     const m2 = measuringStore(redis, velocity);
-    const engine2 = new StreamEngine({ kafka, topics: live, groupId: `bench-live-${run}`, store: m2.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill });
+    const engine2 = new StreamEngine({ kafka, topics: live, groupId: `bench-live-${run}`, store: m2.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag });
     await engine2.start();
     await new Promise((r) => setTimeout(r, 3_000)); // join the group before measuring
     const halfRate = Math.floor(sustainedPerSec / 2);

@@ -107,7 +107,7 @@ async function bench(config: Config, args: string[]): Promise<number> {
     const { localKafkaProcesses, servicesEnv } = await import('../services/index.js');
     const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
     const brokerProcesses = localKafkaProcesses(config, brokers);
-    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, coldLaneMax: config.engineColdLaneMax, coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 }, ...(brokerProcesses ? { brokerProcesses } : {}) });
+    await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, coldLaneMax: config.engineColdLaneMax, coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 }, undecodedColdLag: config.engineUndecodedColdLag, ...(brokerProcesses ? { brokerProcesses } : {}) });
     return 0;
   }
   process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, history), got ${name ?? 'nothing'}\n`);

@@ -36,16 +36,15 @@
 // partition is paused (its resume, or its rewind, waits for the lanes to drain), once the cold lane
 // is half full (an input reading never catches up with would starve cold for good), nor while stopping.
 //
-// Undecoded cold (option undecodedColdLag, off by default): while a partition is more than that
-// many events behind, a message of it whose key (the SKU) has the cold lane is not decoded: it
-// goes into the cold lane as its bytes (compact-lane.ts, raw records) and is decoded in the worker
-// pool, validated (a bad one dead-lettered then) and applied when its turn comes. In an overload
-// most events are cold and wait anyway: they cost the read its consume and a copy, not a worker
-// decode and its result's trip back, and reading keeps up with more. Off by default: on 2 cores
-// the main thread then reads everything and has too little left to apply hot and warm events,
-// whose lanes fill and pause their partitions (README, "Undecoded cold"). A SKU with events
-// waiting in the hot or warm lane has its messages decoded as usual, so its order holds. (An event
-// whose key is not its SKU waits under its key; the store's outcome does not depend on order.)
+// Undecoded cold (option undecodedColdLag, default 1): while reading is behind and a partition is
+// more than that many events behind, a message of it whose key (the SKU) has the cold lane is not
+// decoded: it goes into the cold lane as its bytes (compact-lane.ts, raw records) and is decoded
+// in the worker pool, validated (a bad one dead-lettered then) and applied when its turn comes. In
+// an overload most events are cold and wait anyway: they cost the read its consume and a copy, not
+// a worker decode and its result's trip back, and reading keeps up with more (README, "Undecoded
+// cold", has the figures). A SKU with events waiting in the hot or warm lane has its messages
+// decoded as usual, so its order holds. (An event whose key is not its SKU waits under its key;
+// the store's outcome does not depend on order.)
 //
 // The consumer is NativeConsumer (connectors/kafka.ts): the client's native consume(n) API, about
 // half the main-thread time per message of its kafkajs-compatible consumer.
@@ -118,6 +117,8 @@ const rewindColdFraction = 0.25;
  * batches in Kafka, not the whole backlog, when the CPU is short.
  */
 const readLagHoldMin = 1_000;
+/** Cold events wait undecoded from this lag on, by default: whenever reading is behind (see "Undecoded cold"). */
+export const undecodedColdLagDefault = 1;
 /** Keys longer than this are not SKUs (validation caps ids far below): such messages are decoded at once. */
 const rawKeyBytesMax = 1_024;
 
@@ -153,7 +154,7 @@ export interface EngineOptions {
   laneEventsMax?: Partial<Record<VelocityTier, number>>;
   /** The cold lane's slabs past memoryBytes go to files under dir (compact-lane.ts); absent: memory only. */
   coldSpill?: SpillOptions;
-  /** Cold events of a partition more than this many events behind wait undecoded (see "Undecoded cold"); 0 or absent: off. */
+  /** Cold events of a partition more than this many events behind wait undecoded (see "Undecoded cold"); absent: undecodedColdLagDefault; 0: off. */
   undecodedColdLag?: number;
   /** At the cold lane's bound: shed cold events and rewind later (default), or pause the partition. */
   coldOverflow?: 'shed' | 'pause';
@@ -413,7 +414,7 @@ export class StreamEngine {
     const raws: RawEvent[] = [];
     let toDecode = messages;
     // (The lane keeps a raw record's partition in 16 bits.)
-    const undecodedLag = this.options.undecodedColdLag ?? 0;
+    const undecodedLag = this.options.undecodedColdLag ?? undecodedColdLagDefault;
     if (undecodedLag > 0 && !shedding && partition <= 0xffff && state.lag > undecodedLag && this.readingBehind()) {
       toDecode = [];
       for (const message of messages) {

@@ -187,7 +187,8 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     cleanups.push(() => redis.close());
     // No delay: the store keeps up; only reading order decides what is applied first.
     const { store, applied } = recordingStore(redis, 0);
-    const engine = new StreamEngine({ kafka, topics, groupId: `first-${run}`, store, velocity, registry: new Registry() });
+    // Every event decoded when read (undecoded cold off): the next test covers the default.
+    const engine = new StreamEngine({ kafka, topics, groupId: `first-${run}`, store, velocity, registry: new Registry(), undecodedColdLag: 0 });
     cleanups.push(() => engine.stop());
     let heldSeen = false;
     const watch = setInterval(() => void engine.metrics.registry.getSingleMetricAsString('instock_engine_cold_held').then((m) => (heldSeen ||= / 1$/m.test(m))), 5);
@@ -203,7 +204,6 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     // All but the hot events in the last stretch read (at most ~1,000 left to read, plus a batch) came before any cold one.
     expect(hotBeforeFirstCold, `hot events applied before the first cold one, of ${hotCount}`).toBeGreaterThan(hotCount - 400);
     expect(heldSeen).toBe(true);
-    // Undecoded cold is off by default.
     expect(engine.counters.undecodedCold).toBe(0);
     await expectExact(redis, events);
   }, 180_000);

@@ -9,6 +9,7 @@ import type { KafkaClient } from '../../connectors/kafka.js';
 import { MemoryStore } from '../../engine/store/memory-store.js';
 import { encodeStockEvent } from '../../engine/stream/codec.js';
 import { StreamEngine } from '../../engine/stream/engine.js';
+import { applyConcurrency } from '../../engine/stream/pipeline.js';
 
 interface EngineInternals {
   partitionState(partition: number): unknown;
@@ -86,9 +87,8 @@ describe('DLQ backpressure', () => {
     };
     const good = (n: number) => Array.from({ length: n }, (_, i) => encodeStockEvent({ type: 'delta', eventId: `g${offset + i}`, sku: `C-${offset + i}`, location: 'dc', qty: 1, asOf: Date.now() - 1_000 }));
     try {
-      // Partition 0 fills the cold lane (two chunks at the store, the rest waiting): paused, a resume scheduled.
-      await take(p0, good(2));
-      await take(p0, good(2));
+      // Partition 0 fills the cold lane (a chunk per store call in flight, the rest waiting): paused, a resume scheduled.
+      for (let k = 0; k < applyConcurrency; k++) await take(p0, good(2));
       await take(p0, good(4));
       expect(consumer.pause).toHaveBeenCalledTimes(1);
       // Partition 1 brings 10,000 bad events while the DLQ is down: paused too.

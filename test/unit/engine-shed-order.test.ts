@@ -11,6 +11,7 @@ import { MemoryStore } from '../../engine/store/memory-store.js';
 import type { InventoryStore } from '../../engine/store/types.js';
 import { encodeStockEvent } from '../../engine/stream/codec.js';
 import { StreamEngine } from '../../engine/stream/engine.js';
+import { applyConcurrency } from '../../engine/stream/pipeline.js';
 
 interface EngineInternals {
   partitionState(partition: number): unknown;
@@ -41,10 +42,9 @@ describe('shedding and a re-tier', () => {
         }),
       );
 
-    // Two chunks go to the store (which never answers), the third batch waits: the cold lane is full.
-    await batch(['C-10', 'C-11']);
-    await batch(['C-12', 'C-13']);
-    await batch(['C-14', 'C-15', 'C-16', 'C-17']);
+    // A chunk per store call in flight goes to the store (which never answers), the next batch waits: the cold lane is full.
+    for (let k = 0; k < applyConcurrency; k++) await batch([`C-${10 + 2 * k}`, `C-${11 + 2 * k}`]);
+    await batch(['C-20', 'C-21', 'C-22', 'C-23']);
     expect(engine.pipeline.full(['cold'])).toBe(true);
     // The partition starts shedding: C-1's event is skipped.
     await batch(['C-1']);
