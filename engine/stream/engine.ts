@@ -439,12 +439,7 @@ export class StreamEngine {
     });
     this.counters.consumed += messages.length;
     this.metrics.consumed.inc(messages.length);
-    const ticket = new Ticket((t) => {
-      this.counters.applied += t.outcomes.applied;
-      this.counters.duplicate += t.outcomes.duplicate;
-      this.counters.stale += t.outcomes.stale;
-      this.advance(state);
-    });
+    const ticket = this.batchTicket(state);
     state.pending.push({ ticket, firstOffset, nextOffset: BigInt(messages[messages.length - 1]!.offset) + 1n });
     // Never released: the watermark stays before this batch until the rewind drops the ticket.
     if (skipped > 0) ticket.hold(skipped);
@@ -455,6 +450,22 @@ export class StreamEngine {
     this.pipeline.enqueueRaw(raws, ticket);
     this.pipeline.enqueue(good, ticket, nowMs);
     ticket.seal();
+  }
+
+  /**
+   * A delivered batch's ticket: once settled, its outcomes are counted and the partition's
+   * watermark moves. Made here, not in take(): a closure there would share take()'s context, and
+   * a ticket waiting on cold events (the whole of an overload) would keep its batch's messages and
+   * decoded events alive with it. Measured: the heap grew to 1 GB in 30 s of overload and young
+   * collections copied ~7 ms of survivors every 50 ms.
+   */
+  private batchTicket(state: PartitionState): Ticket {
+    return new Ticket((t) => {
+      this.counters.applied += t.outcomes.applied;
+      this.counters.duplicate += t.outcomes.duplicate;
+      this.counters.stale += t.outcomes.stale;
+      this.advance(state);
+    });
   }
 
   /** A message that is not a valid event, as the DLQ gets it: the original bytes and why. */
