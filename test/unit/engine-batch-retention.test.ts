@@ -1,6 +1,6 @@
 // A delivered batch's ticket lives until its last event is applied, which for a cold event in an
-// overload is minutes. It must not keep the batch itself alive: the messages, their bytes and the
-// decoded events. (A closure made inside take() shares its context and did: the heap grew to 1 GB
+// overload is minutes. It must not keep the batch's decoded events alive: packed in the cold lane,
+// they are bytes. (A closure made inside take() shares its context and did: the heap grew to 1 GB
 // in 30 s of overload.) No Kafka: the batch goes straight to take(), against a store that never answers.
 
 import { setFlagsFromString } from 'node:v8';
