@@ -9,10 +9,16 @@
 // correction also assumes a 1 ms interval between requests of a connection, which adds synthetic
 // samples to every answer slower than 1 ms.
 //
+// Why raw sockets rather than node:http: the client shares the machine's two cores with the server
+// it measures, and its own stalls count in every latency. node:http's client cost ~60 µs of CPU per
+// request and allocated a request object, headers and streams for each; here a request is one
+// prebuilt buffer written to a keep-alive socket, and an answer is read by its Content-Length or
+// its chunks (HTTP/1.1, one request in flight per connection, no pipelining).
+//
 // The first `warmupSec` (1 s by default) run at the same rate but are not recorded: they open the
 // connections and compile the client's code (a cold start measured here cost up to 160 ms).
 
-import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { percentile } from './report.js';
 
 export interface PacedResult {
@@ -22,56 +28,187 @@ export interface PacedResult {
   errors: number;
   /** Requests still unanswered when the run ended (counted as errors). */
   unanswered: number;
+  /** With `trace`: each recorded request's scheduled time (ms from the start of the recorded part) and latency. */
+  trace?: { at: Float64Array; latencyMs: Float64Array };
 }
 
-export async function pacedLoad(options: { port: number; path: string; headers: Record<string, string>; bodies: string[]; rate: number; durationSec: number; connections: number; warmupSec?: number }): Promise<PacedResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
+export interface PacedOptions {
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+  bodies: string[];
+  rate: number;
+  durationSec: number;
+  connections: number;
+  warmupSec?: number;
+  /** How long after the last scheduled request the run waits for answers (10 s by default). */
+  graceSec?: number;
+  trace?: boolean;
+}
+
+const headerEnd = Buffer.from('\r\n\r\n');
+
+/** One HTTP/1.1 request, whole, ready to write. */
+function encodeRequest(port: number, path: string, headers: Record<string, string>, body: string): Buffer {
+  const payload = Buffer.from(body);
+  const lines = [`POST ${path} HTTP/1.1`, `host: 127.0.0.1:${port}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`), `content-length: ${payload.length}`];
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), payload]);
+}
+
+/**
+ * The length of the answer at the start of `data` and its status, once it is all there (by its
+ * Content-Length, or its chunks); undefined while it is not. Throws on an answer that has neither.
+ */
+function completeAnswer(data: Buffer): { length: number; status: number } | undefined {
+  const end = data.indexOf(headerEnd);
+  if (end < 0) return undefined;
+  const head = data.toString('latin1', 0, end);
+  const status = Number(head.slice(9, 12));
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (length) {
+    const total = end + headerEnd.length + Number(length[1]);
+    return data.length >= total ? { length: total, status } : undefined;
+  }
+  if (!/\r\ntransfer-encoding:\s*chunked/i.test(head)) throw new Error(`answer with neither content-length nor chunks: ${head.slice(0, 200)}`);
+  // Chunks: "<size in hex>\r\n<size bytes>\r\n", the last of size 0 (no trailers).
+  let at = end + headerEnd.length;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at, 'latin1');
+    if (lineEnd < 0) return undefined;
+    const size = parseInt(data.toString('latin1', at, lineEnd), 16);
+    at = lineEnd + 2 + size + 2;
+    if (at > data.length) return undefined;
+    if (size === 0) return { length: at, status };
+  }
+}
+
+export async function pacedLoad(options: PacedOptions): Promise<PacedResult> {
   const warmup = Math.round(options.rate * (options.warmupSec ?? 1));
   const total = warmup + Math.round(options.rate * options.durationSec);
-  const latencies = new Float64Array(total);
+  const requests = options.bodies.map((body) => encodeRequest(options.port, options.path, options.headers, body));
+  const latencies = new Float64Array(total - warmup);
+  const scheduled = options.trace ? new Float64Array(total - warmup) : undefined;
   let recorded = 0;
   const intervalMs = 1000 / options.rate;
   let sent = 0;
   let answered = 0;
   let non2xx = 0;
   let errors = 0;
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const finishAt = t0 + total * intervalMs + 10_000;
-    const done = () => answered + errors >= total;
-    const send = (scheduledAt: number, body: string, record: boolean) => {
-      const req = request({ agent, host: '127.0.0.1', port: options.port, method: 'POST', path: options.path, headers: { ...options.headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => {
-          if (record) latencies[recorded++] = performance.now() - scheduledAt;
-          if (record && (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299)) non2xx += 1;
-          answered += 1;
-          if (done()) resolve();
-        });
-      });
-      req.on('error', () => {
-        errors += 1;
-        if (done()) resolve();
-      });
-      req.end(body);
+  // Requests whose time has come while every connection was busy, by number (FIFO).
+  const waiting: number[] = [];
+  let waitingHead = 0;
+  const idle: Connection[] = [];
+  let finished = false;
+  let finish = () => {};
+  const settled = new Promise<void>((resolve) => {
+    finish = () => {
+      finished = true;
+      resolve();
     };
-    const tick = () => {
-      const now = performance.now();
-      // Every request whose time has come, each stamped with its own scheduled time.
-      while (sent < total && t0 + sent * intervalMs <= now) {
-        send(t0 + sent * intervalMs, options.bodies[sent % options.bodies.length]!, sent >= warmup);
-        sent += 1;
-      }
-      if (sent < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + sent * intervalMs - performance.now())));
-      else if (now > finishAt) resolve();
-      else if (!done()) setTimeout(tick, 50);
-    };
-    tick();
   });
+  const t0 = performance.now();
+
+  class Connection {
+    private readonly socket: Socket;
+    private chunks: Buffer[] = [];
+    private buffered = 0;
+    /** The request in flight (its number), or -1. */
+    private current = -1;
+
+    constructor() {
+      this.socket = connect({ host: '127.0.0.1', port: options.port, noDelay: true });
+      this.socket.on('connect', () => this.release());
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      this.socket.on('error', () => this.fail());
+      this.socket.on('close', () => this.fail());
+    }
+
+    send(n: number): void {
+      this.current = n;
+      this.socket.write(requests[n % requests.length]!);
+    }
+
+    close(): void {
+      this.socket.removeAllListeners();
+      this.socket.destroy();
+    }
+
+    private onData(chunk: Buffer): void {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      const data = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
+      let answer: ReturnType<typeof completeAnswer>;
+      try {
+        answer = completeAnswer(data);
+      } catch {
+        this.fail();
+        return;
+      }
+      if (!answer) {
+        this.chunks = [data];
+        return;
+      }
+      const n = this.current;
+      this.chunks = [];
+      this.buffered = 0;
+      this.current = -1;
+      if (n >= warmup) {
+        const at = t0 + n * intervalMs;
+        latencies[recorded] = performance.now() - at;
+        if (scheduled) scheduled[recorded] = (n - warmup) * intervalMs;
+        recorded += 1;
+        if (answer.status < 200 || answer.status > 299) non2xx += 1;
+      }
+      answered += 1;
+      if (answered + errors >= total) finish();
+      else this.release();
+    }
+
+    /** Takes the next waiting request, or joins the idle connections. */
+    private release(): void {
+      if (waitingHead < waiting.length) this.send(waiting[waitingHead++]!);
+      else idle.push(this);
+    }
+
+    /** A broken connection: its request counts as an error, and a new connection replaces it. */
+    private fail(): void {
+      this.close();
+      const index = idle.indexOf(this);
+      if (index >= 0) idle.splice(index, 1);
+      if (this.current >= 0) {
+        errors += 1;
+        this.current = -1;
+        if (answered + errors >= total) finish();
+      }
+      // Replaced a moment later, so that a server refusing connections is not hammered.
+      setTimeout(() => {
+        if (!finished) connections[connections.indexOf(this)] = new Connection();
+      }, 10);
+    }
+  }
+
+  const connections = Array.from({ length: options.connections }, () => new Connection());
+  const finishAt = t0 + total * intervalMs + (options.graceSec ?? 10) * 1000;
+  const tick = () => {
+    if (finished) return;
+    const now = performance.now();
+    // Every request whose time has come, each stamped with its own scheduled time.
+    while (sent < total && t0 + sent * intervalMs <= now) {
+      const connection = idle.pop();
+      if (connection) connection.send(sent);
+      else waiting.push(sent);
+      sent += 1;
+    }
+    if (sent < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + sent * intervalMs - performance.now())));
+    else if (now > finishAt) finish();
+    else setTimeout(tick, 50);
+  };
+  tick();
+  await settled;
   const elapsedSec = (performance.now() - t0) / 1000;
-  agent.destroy();
+  for (const connection of connections) connection.close();
   const unanswered = total - answered - errors;
-  const sorted = latencies.subarray(0, recorded).sort();
+  const sorted = latencies.slice(0, recorded).sort();
   const at = (p: number) => Math.round(percentile(sorted, p) * 100) / 100;
   return {
     requestsPerSec: answered / elapsedSec,
@@ -79,5 +216,6 @@ export async function pacedLoad(options: { port: number; path: string; headers: 
     non2xx,
     errors: errors + unanswered,
     unanswered,
+    ...(scheduled ? { trace: { at: scheduled.slice(0, recorded), latencyMs: latencies.slice(0, recorded) } } : {}),
   };
 }
