@@ -16,7 +16,7 @@ export function shardOf(id: string): number {
 }
 
 export interface SkuKeys {
-  /** Hash: location → packed position (see lua/includes/position.lua). */
+  /** String: every position of the SKU, a directory of locations then their packed positions (lua/includes/position.lua). */
   positions: string;
   /**
    * Sorted set of open reservation lines: "<reservationId>|<location>|<qty>" scored by the hold's
