@@ -16,13 +16,18 @@ export function shardOf(id: string): number {
 }
 
 export interface SkuKeys {
-  /** String: every position of the SKU, a directory of locations then their packed positions (lua/includes/position.lua). */
+  /** Hash: location → packed position (see lua/includes/position.lua). */
   positions: string;
   /**
    * Sorted set of open reservation lines: "<reservationId>|<location>|<qty>" scored by the hold's
    * expiry in ms, -1 once confirmed (see lua/includes/expire.lua).
    */
   lines: string;
+  /**
+   * String: the SKU's positions as readers take them (lua/includes/expire.lua: readAllPacked), made
+   * by a read and deleted by any write of a position (lua/includes/position.lua), with a TTL.
+   */
+  view: string;
 }
 
 export class KeyBuilder {
@@ -33,7 +38,13 @@ export class KeyBuilder {
     return {
       positions: `${this.prefix}:p:${tag}`,
       lines: `${this.prefix}:o:${tag}`,
+      view: `${this.prefix}:v:${tag}`,
     };
+  }
+
+  /** SkuKeys.view alone (the read path builds twelve per basket). */
+  view(sku: string): string {
+    return `${this.prefix}:v:{${sku}}`;
   }
 
   /** The 2 keys of a SKU group in the order every script takes them. */

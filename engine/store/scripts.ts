@@ -28,60 +28,16 @@ type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
 type BufferCaller = (numKeys: number, ...args: (string | number)[]) => Promise<Buffer | Buffer[]>;
 
 /**
- * The layout of lua/includes/position.lua. A SKU's positions string: the directory's length (6 hex
- * digits), the directory ("|<location>=<slot, 4 hex digits>" per location, in slot order), then
- * one position per slot. A position: format byte, then snapQty (6 bytes, little-endian), adjSum
- * (5), reserved (6), due (4, unsigned, seconds, at 18), snapAsOf (6), snapTie (4), adjCount (1),
+ * The position layout of lua/includes/position.lua: format byte, then snapQty (6 bytes,
+ * little-endian), adjSum (5), reserved (6), due (4), snapAsOf (6), snapTie (4), adjCount (1),
  * version (5, at 33).
  */
-const directoryHead = 6;
-const slotDigits = 4;
 const positionSize = 38;
-const dueAt = 18;
 const positionVersion = 3;
-const bar = 0x7c; // '|'
-const equals = 0x3d; // '='
+const separator = 0x7c; // '|'
 
 function positionFormatError(posKey: string, location: string): Error {
   return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
-}
-
-function positionsFormatError(posKey: string, what: string): Error {
-  return new Error(`positions ${posKey} were not written by this version of Instock (${what}): reload its stock into an empty Redis`);
-}
-
-/** The number spelt by the hex digits b[start..end), or -1 if one is not a hex digit. */
-function hexAt(b: Buffer, start: number, end: number): number {
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-    if (digit < 0) return -1;
-    n = n * 16 + digit;
-  }
-  return n;
-}
-
-/** Where a positions string's slots start, or -1 if its head is not a directory length that fits. */
-function slotsStart(packed: Buffer): number {
-  const directory = packed.length >= directoryHead ? hexAt(packed, 0, directoryHead) : -1;
-  return directory < 0 || directoryHead + directory > packed.length ? -1 : directoryHead + directory;
-}
-
-/**
- * Whether a held line of the SKU may have expired by nowMs: some position's `due` has come
- * (position.lua). Such a SKU is read through the script, which releases those lines first; the
- * others are read as stored. A string that does not parse also answers true, so that the script
- * reports it.
- */
-export function holdMayBeDue(packed: Buffer, nowMs: number): boolean {
-  const start = slotsStart(packed);
-  if (start < 0) return true;
-  for (let v = start; v + positionSize <= packed.length; v += positionSize) {
-    const due = packed.readUInt32LE(v + dueAt);
-    if (due > 0 && due * 1000 <= nowMs) return true;
-  }
-  return false;
 }
 
 /** How many location ids LocationNames keeps (a network has hundreds or thousands). */
@@ -116,31 +72,45 @@ export class LocationNames {
 const sharedNames = new LocationNames();
 
 /**
- * Decodes a SKU's positions string (lua/includes/position.lua; empty: no positions), each position
- * handed to `visit` with `line` passed through, in slot order. A string that does not parse, or a
- * position of another format byte, fails with the error the scripts give (posKey names the key).
+ * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
+ * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
+ * another size or format byte fails with the error the scripts give (posKey names the hash in it).
+ * Each position goes to `visit`, with `line` passed through.
  */
 export function visitPackedPositions(line: number, posKey: () => string, packed: Buffer, visit: (line: number, location: string, onHand: number, reserved: number, version: number) => void, names: LocationNames = sharedNames): void {
-  if (packed.length === 0) return;
-  const start = slotsStart(packed);
-  if (start < 0) throw positionsFormatError(posKey(), 'no directory');
-  let at = directoryHead;
-  let slot = 0;
-  while (at < start) {
+  let at = 0;
+  while (at < packed.length) {
     // A byte loop, not indexOf: ids are a few bytes, and the native call cost more than the scan.
-    let eq = at + 1;
-    while (eq < start && packed[eq] !== equals) eq += 1;
-    const end = eq + 1 + slotDigits;
-    if (packed[at] !== bar || end > start) throw positionsFormatError(posKey(), `a directory entry at byte ${at} is not "|<location>=<slot>"`);
-    const location = names.name(packed, at + 1, eq);
-    const v = start + slot * positionSize;
-    if (hexAt(packed, eq + 1, end) !== slot) throw positionsFormatError(posKey(), `${location} is not in slot ${slot}`);
-    if (v + positionSize > packed.length || packed[v] !== positionVersion) throw positionFormatError(posKey(), location);
+    let bar = at;
+    while (bar < packed.length && packed[bar] !== separator) bar += 1;
+    const found = bar < packed.length;
+    const location = found ? names.name(packed, at, bar) : packed.toString('latin1', at, Math.min(packed.length, at + 64));
+    const v = bar + 1;
+    const end = v + positionSize;
+    if (!found || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
     visit(line, location, int48(packed, v + 1) + int40(packed, v + 7), int48(packed, v + 12), int40(packed, v + 33));
-    at = end;
-    slot += 1;
+    at = end + 1;
   }
-  if (start + slot * positionSize !== packed.length) throw positionsFormatError(posKey(), `${slot} locations in the directory, ${(packed.length - start) / positionSize} positions`);
+}
+
+/**
+ * Whether a held line of the SKU may have expired by nowMs: some position's `due` (4 bytes,
+ * unsigned, seconds, at 18 in a value) has come (lua/includes/position.lua). A view where one may
+ * is not used: the SKU is read through the script, which releases those lines first. A string
+ * that does not parse also answers true, so that the script reports it.
+ */
+export function holdMayBeDue(packed: Buffer, nowMs: number): boolean {
+  let at = 0;
+  while (at < packed.length) {
+    let bar = at;
+    while (bar < packed.length && packed[bar] !== separator) bar += 1;
+    const v = bar + 1;
+    if (v + positionSize > packed.length) return true;
+    const due = packed.readUInt32LE(v + 18);
+    if (due > 0 && due * 1000 <= nowMs) return true;
+    at = v + positionSize + 1;
+  }
+  return false;
 }
 
 // Little-endian signed integers of 6 and 5 bytes, as Buffer.readIntLE(at, 6 | 5) reads them, five
@@ -157,7 +127,7 @@ function int40(b: Buffer, at: number): number {
   return (high >= 0x80 ? high - 0x100 : high) * 0x1_0000_0000 + low;
 }
 
-/** visitPackedPositions into one PositionState per position, in slot order. */
+/** visitPackedPositions into one PositionState per position, in the hash's order. */
 export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
   const rows: PositionState[] = [];
   visitPackedPositions(0, posKey, packed, (_, location, onHand, reserved, version) => rows.push({ sku, location, onHand, reserved, version }), names);
@@ -216,7 +186,7 @@ export class Scripts {
     return reply as number[];
   }
 
-  /** The SKU's positions, in slot order. */
+  /** The SKU's positions, in the hash's order. */
   async readPositions(sku: string, nowMs: number): Promise<PositionState[]> {
     const { posKey, packed } = await this.readPacked(sku, nowMs);
     return decodePackedPositions(sku, posKey, packed);
@@ -241,31 +211,28 @@ export class Scripts {
   }
 
   /**
-   * One SKU's positions string: a GET, then the script when a hold may be due there (it releases
-   * the due lines first) or the GET found nothing (no positions, or a value of another type, which
-   * the script reports clearly).
+   * One SKU's positions packed: its read view (lua/includes/expire.lua) with a GET, else the
+   * script, which releases the SKU's due holds, packs its positions and makes the view. The view is
+   * passed over when it is missing (none yet, or a position was written since) or a hold in it may
+   * be due.
    */
   private async readPacked(sku: string, nowMs: number): Promise<{ posKey: () => string; packed: Buffer }> {
     const keys = this.keys.skuKeyList(sku);
-    // A value of another type: the script says what it is.
-    const stored = await this.redis.getBuffer(keys[0]!).catch((error: unknown) => {
-      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
-      throw error;
-    });
-    const packed = stored !== null && !holdMayBeDue(stored, nowMs) ? stored : ((await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer);
+    const view = await this.redis.getBuffer(this.keys.view(sku));
+    const packed = view !== null && !holdMayBeDue(view, nowMs) ? view : ((await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer);
     return { posKey: () => keys[0]!, packed };
   }
 
-  /** readPacked for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for those it did not settle. */
+  /** readPacked for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for the SKUs it did not settle. */
   private async readPackedMany(skus: string[], nowMs: number): Promise<Buffer[]> {
-    const stored = (await (this.redis as Redis).mgetBuffer(...skus.map((sku) => this.keys.sku(sku).positions))) as (Buffer | null)[];
+    const views = (await (this.redis as Redis).mgetBuffer(...skus.map((sku) => this.keys.view(sku)))) as (Buffer | null)[];
     const again: number[] = [];
-    for (let k = 0; k < stored.length; k++) if (stored[k] === null || holdMayBeDue(stored[k]!, nowMs)) again.push(k);
-    if (again.length === 0) return stored as Buffer[];
+    for (let k = 0; k < views.length; k++) if (views[k] === null || holdMayBeDue(views[k]!, nowMs)) again.push(k);
+    if (again.length === 0) return views as Buffer[];
     const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${again.map((k) => skus[k]).join('\n')}\n`)) as Buffer[];
     if (reply.length !== again.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${again.length} asked`);
-    again.forEach((k, i) => (stored[k] = reply[i]!));
-    return stored as Buffer[];
+    again.forEach((k, i) => (views[k] = reply[i]!));
+    return views as Buffer[];
   }
 
   /** Returns the shortfalls; empty means every line is held. */

@@ -9,7 +9,7 @@ function position(snap: number, adj: number, reserved: number, positionVersion =
   v.writeIntLE(snap, 1, 6);
   v.writeIntLE(adj, 7, 5);
   v.writeIntLE(reserved, 12, 6);
-  v.writeUIntLE(dueSeconds, 18, 4); // due: by default bytes equal to the directory's '|', which must not matter
+  v.writeUIntLE(dueSeconds, 18, 4); // due: by default bytes equal to the separator, which must not matter
   v.writeIntLE(1_790_000_000_000, 22, 6);
   v.writeIntLE(-1, 28, 4);
   v.writeUInt8(3, 32);
@@ -17,15 +17,12 @@ function position(snap: number, adj: number, reserved: number, positionVersion =
   return v;
 }
 
-/** A SKU's positions string as position.lua writes it: directory length, directory, slots. */
-function packed(...entries: [string, Buffer][]): Buffer {
-  const directory = entries.map(([location], slot) => `|${location}=${slot.toString(16).padStart(4, '0')}`).join('');
-  return Buffer.concat([Buffer.from(directory.length.toString(16).padStart(6, '0') + directory), ...entries.map(([, value]) => value)]);
-}
+/** HGETALL joined with '|', as readAllPacked (lua/includes/expire.lua) returns it. */
+const packed = (...fields: (string | Buffer)[]) => Buffer.concat(fields.flatMap((f, i) => (i === 0 ? [Buffer.from(f)] : [Buffer.from('|'), Buffer.from(f)])));
 
 describe('packed positions from Redis', () => {
   it('decodes every position by length, whatever bytes its value holds', () => {
-    const bytes = packed(['DC-1', position(100, -7, 12)], ['ST-02', position(0x7c7c, 0x7c, 0x7c, 0x7c7c7c)], ['a:b/c', position(2 ** 40, -(2 ** 38) + 5, 0, 2 ** 38 + 1)]);
+    const bytes = packed('DC-1', position(100, -7, 12), 'ST-02', position(0x7c7c, 0x7c, 0x7c, 0x7c7c7c), 'a:b/c', position(2 ** 40, -(2 ** 38) + 5, 0, 2 ** 38 + 1));
     expect(decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toEqual([
       { sku: 'SKU-1', location: 'DC-1', onHand: 93, reserved: 12, version: 7 },
       { sku: 'SKU-1', location: 'ST-02', onHand: 0x7c7c + 0x7c, reserved: 0x7c, version: 0x7c7c7c },
@@ -40,36 +37,36 @@ describe('packed positions from Redis', () => {
     fc.assert(
       fc.property(int48, int40, int48, int40, (snap, adj, reserved, version) => {
         const value = position(snap, adj, reserved, version);
-        expect(decodePackedPositions('s', () => 'p:{s}', packed(['dc', value]))).toEqual([{ sku: 's', location: 'dc', onHand: value.readIntLE(1, 6) + value.readIntLE(7, 5), reserved: value.readIntLE(12, 6), version: value.readIntLE(33, 5) }]);
+        expect(decodePackedPositions('s', () => 'p:{s}', packed('dc', value))).toEqual([{ sku: 's', location: 'dc', onHand: value.readIntLE(1, 6) + value.readIntLE(7, 5), reserved: value.readIntLE(12, 6), version: value.readIntLE(33, 5) }]);
         expect([value.readIntLE(1, 6), value.readIntLE(7, 5), value.readIntLE(12, 6), value.readIntLE(33, 5)]).toEqual([snap, adj, reserved, version]);
       }),
       { numRuns: 2000 },
     );
   });
 
-  const good = packed(['dc', position(1, 0, 0)], ['st', position(2, 0, 0)]);
   it.each([
-    ['a hash value of an earlier layout (HGETALL joined with "|")', Buffer.concat([Buffer.from('dc|'), position(1, 0, 0)])],
-    ['a head that is not a length', Buffer.from('zz0010|dc=0000')],
-    ['a directory longer than the string', Buffer.from('0000ff|dc=0000')],
-    ['a directory entry without its slot', Buffer.concat([Buffer.from('000003|dc'), position(1, 0, 0)])],
-    ['a location out of its slot', Buffer.concat([Buffer.from('000008|dc=0001'), position(1, 0, 0)])],
-    ['another format byte', packed(['dc', position(1, 0, 0, 1, 2)])],
-    ['a position one byte short', good.subarray(0, good.length - 1)],
-    ['a position one byte long', Buffer.concat([good, Buffer.from('x')])],
-    ['a location without a position', Buffer.from('000007|dc=0000')],
+    ['a text value of an earlier layout', packed('dc', '10:0:0:1:12345:0')],
+    ['another format byte', packed('dc', position(1, 0, 0, 1, 2))],
+    ['the 38-byte layout of the previous version (format byte 2)', packed('dc', position(1, 0, 0, 7, 2))],
+    ['a value one byte short', packed('dc', position(1, 0, 0).subarray(0, 37))],
+    ['a value one byte long, then another position', packed('dc', Buffer.concat([position(1, 0, 0), Buffer.from('x')]), 'st', position(1, 0, 0))],
+    ['a field without a value', Buffer.from('dc')],
   ])('refuses %s with the error the scripts give', (_, bytes) => {
-    expect(() => decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toThrow(/positions? p:\{SKU-1\} .*not written by this version of Instock .*reload its stock/);
+    expect(() => decodePackedPositions('SKU-1', () => 'p:{SKU-1}', bytes)).toThrow(/position p:\{SKU-1\} \S+ was not written by this version of Instock .*reload its stock/);
   });
+});
 
-  it('tells a SKU where a held line may have expired (a due time that has come) from one where none can have', () => {
+describe('read views: may a hold have expired', () => {
+  it('tells a SKU where a due time has come (a hold may have expired) from one where none has', () => {
     const now = 1_790_000_000_000;
     const dueAt = (seconds: number) => position(5, 0, 1, 1, 3, seconds);
-    expect(holdMayBeDue(packed(['dc', dueAt(0)], ['st', dueAt(0)]), now)).toBe(false);
-    expect(holdMayBeDue(packed(['dc', dueAt(0)], ['st', dueAt(now / 1000 + 1)]), now)).toBe(false);
-    expect(holdMayBeDue(packed(['dc', dueAt(0)], ['st', dueAt(now / 1000)]), now)).toBe(true);
-    expect(holdMayBeDue(packed(['dc', dueAt(now / 1000 - 60)], ['st', dueAt(0)]), now)).toBe(true);
-    expect(holdMayBeDue(Buffer.from('not a positions string'), now)).toBe(true);
+    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(0)), now)).toBe(false);
+    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000 + 1)), now)).toBe(false);
+    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000)), now)).toBe(true);
+    expect(holdMayBeDue(packed('dc', dueAt(now / 1000 - 60), 'st', dueAt(0)), now)).toBe(true);
+    expect(holdMayBeDue(Buffer.alloc(0), now)).toBe(false);
+    // A string that does not parse goes to the script, which says what is wrong with it.
+    expect(holdMayBeDue(packed('dc', dueAt(0)).subarray(0, 20), now)).toBe(true);
   });
 });
 

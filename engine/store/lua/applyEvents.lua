@@ -12,7 +12,7 @@
 --   tie (31-bit hash of eventId, 0 for deltas), eventId last (it may contain any character but a
 --   newline; SKUs and locations never contain '|', validate.ts). One argument for the whole
 --   batch: an argument per event cost more to send, receive and parse than the events' own work.
--- Keys used per SKU: positions (position.lua), open reservation lines (expire.lua), and per position its
+-- Keys used per SKU: positions hash, open reservation lines (expire.lua), and per position its
 --   adjustments hash (position.lua).
 -- Returns a flat array, 4 per event: outcome (1 applied, 2 duplicate, 3 stale), onHand, reserved,
 -- the position's version (position.lua).

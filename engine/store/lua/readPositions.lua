@@ -1,6 +1,6 @@
 -- readPositions: every position of one SKU, after releasing its expired holds (expire.lua).
 --
--- KEYS[1] positions (position.lua)  KEYS[2] open reservation lines (expire.lua)
+-- KEYS[1] positions hash  KEYS[2] open reservation lines (expire.lua)
 -- ARGV[1] nowMs
 -- Returns the SKU's positions packed as one string (expire.lua: readAllPacked).
 

@@ -1,15 +1,7 @@
 -- Position codec and event rules, shared by every script that reads or writes positions.
 --
--- A SKU's positions are one string (keys.ts: positions), so that a reader takes them with a GET
--- (MGET for a basket) and no script; a hash needed a script to join its fields, and the script's
--- Lua strings cost ~170 of the ~200 us of Redis time per 12-line basket:
---   <directory length, 6 hex digits><directory><positions, POSITION_SIZE bytes each>
--- The directory is "|<location>=<slot, 4 hex digits>" per location, in slot order; location ids
--- never hold '|' or '=' (engine/core/validate.ts), so finding "|<location>=" in it is exact. Slot
--- k's position starts 6 + directory length + k * POSITION_SIZE bytes in. A write of a known
--- location is a SETRANGE of its slot; a new location adds a directory entry and a slot at the end
--- (the string is written anew: rare, a location's first event for the SKU).
--- A position is packed as a format byte (POSITION_VERSION) then eight little-endian
+-- A position is one field of the SKU's positions hash (field = location id), its value packed
+-- with Redis's struct library as a format byte (POSITION_VERSION) then eight little-endian
 -- integers (38 bytes): snapQty (6 bytes) adjSum (5) reserved (6) due (4, unsigned, in seconds)
 -- snapAsOf (6) snapTie (4) adjCount (1, unsigned) version (5). The format byte lets a value
 -- written by another layout (the text layout of earlier versions starts with a digit, the 32-byte
@@ -19,14 +11,14 @@
 -- onHand or reserved, so readers of the change feed, which two kinds of producers write (the
 -- engine for stock, gateways for reservations), can tell the newest state of a position. 5 bytes:
 -- 5.5e11 writes, 170 years at 100 a second. Its room came from fields that did not need theirs,
--- so that a position stays 38 bytes: 40 or 43 moved a SKU's positions (then a hash of 50) into the
+-- so that a position stays 38 bytes: 40 or 43 moved a SKU's hash (50 positions) into the
 -- allocator's next size class, +10 bytes a position (`npm run bench -- store`, 1 M positions:
 -- 53.2 -> 63.4). `due` is kept in whole seconds, rounded down (still a lower bound: at worst a
 -- script looks the expiries up once more in the second before a hold lapses); adjSum sums at most
 -- 2 * ADJUSTMENTS_MAX + 1 adjustments of at most 1e9 each (validate.ts), far inside 5 bytes;
 -- snapTie is 31 bits (engine/core/snapshot-order.ts) and -1; adjCount is at most 129.
 -- Binary rather than text: struct.unpack is one C call where matching "a:b:c:d:e:f" and six
--- tonumber calls cost more than the read itself, and 38 bytes is smaller than the text.
+-- tonumber calls cost more than the HGET itself, and 38 bytes is smaller than the text.
 -- due is 0 when no held line sits at the position, else a time in ms no later than the expiry of
 -- any line held there (a lower bound: confirming or releasing a line does not raise it). A script
 -- that writes looks the SKU's expiries up only when a position it touches has 0 < due <= now: most
@@ -68,7 +60,7 @@ local function decodeAdjustment(adjKey, eventId, v)
   return struct.unpack(ADJUSTMENT_FORMAT, v)
 end
 
--- The position packed in v (a slot of the positions string; nil: an empty position).
+-- The position packed in v (a value of the positions hash; nil: an empty position).
 local function decodePosition(posKey, loc, v)
   if not v then return { snap = 0, adj = 0, res = 0, due = 0, asOf = -1, tie = -1, cnt = 0, ver = 0 } end
   if #v ~= POSITION_SIZE then positionFormatError(posKey, loc) end
@@ -77,43 +69,23 @@ local function decodePosition(posKey, loc, v)
   return { snap = a, adj = b, res = c, due = d * 1000, asOf = e, tie = f, cnt = g, ver = h }
 end
 
--- Hex digits of the directory's length at the head of a positions string, and of a slot number.
-local DIRECTORY_HEAD = 6
-local SLOT_DIGITS = 4
-local SLOTS_MAX = 65536
-
--- The SKU's positions string (false: none yet). Another type of value (the hash of earlier
--- versions) fails with a clear error rather than Redis's WRONGTYPE.
-local function readSkuPositions(posKey)
-  local blob = redis.pcall('GET', posKey)
-  if type(blob) == 'table' and blob.err then
-    error('positions ' .. posKey .. ' were not written by this version of Instock (not a string: ' .. blob.err .. '): reload its stock into an empty Redis')
-  end
-  return blob
-end
-
-local function directoryLength(posKey, blob)
-  local n = tonumber(string.sub(blob, 1, DIRECTORY_HEAD), 16)
-  if not n or DIRECTORY_HEAD + n > #blob then
-    error('positions ' .. posKey .. ' were not written by this version of Instock (no directory): reload its stock into an empty Redis')
-  end
-  return n
-end
-
--- Where loc's position starts in blob (0-based), or nil when the SKU has none there.
-local function slotOffset(posKey, blob, loc)
-  if not blob then return nil end
-  local n = directoryLength(posKey, blob)
-  local _, e = string.find(blob, '|' .. loc .. '=', DIRECTORY_HEAD + 1, true)
-  if not e or e > DIRECTORY_HEAD + n then return nil end
-  return DIRECTORY_HEAD + n + tonumber(string.sub(blob, e + 1, e + SLOT_DIGITS), 16) * POSITION_SIZE
-end
-
 local function readPosition(posKey, loc)
-  local blob = readSkuPositions(posKey)
-  local at = slotOffset(posKey, blob, loc)
-  return decodePosition(posKey, loc, at and string.sub(blob, at + 1, at + POSITION_SIZE) or nil)
+  return decodePosition(posKey, loc, redis.call('HGET', posKey, loc))
 end
+
+-- A SKU's read view (keys.ts: view) is its positions as readers take them (expire.lua:
+-- readAllPacked), which a reader takes with MGET instead of a script (scripts.ts). It lives only
+-- while no position of the SKU has been written since it was made: writePosition deletes it in
+-- the same script as the write, so a reader never sees a view older than the positions.
+-- posKey is "<prefix>:p:{<sku>}", the view "<prefix>:v:{<sku>}" (same hash tag, same slot).
+local function viewKeyOf(posKey)
+  local brace = string.find(posKey, '{', 1, true)
+  return string.sub(posKey, 1, brace - 3) .. 'v' .. string.sub(posKey, brace - 1)
+end
+
+-- Views deleted in this call (a script runs as one function, so the table lives for one call):
+-- a SKU's many writes delete its view once.
+local viewsDropped = {}
 
 local function writePosition(posKey, loc, p)
   if p.res < 0 then error('INVARIANT reserved < 0 at ' .. posKey .. ' ' .. loc) end
@@ -121,22 +93,11 @@ local function writePosition(posKey, loc, p)
   -- Nothing reserved: no line is held here, so no expiry can be due.
   if p.res == 0 then p.due = 0 end
   p.ver = p.ver + 1
-  local value = struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, math.floor(p.due / 1000), p.asOf, p.tie, p.cnt, p.ver)
-  local blob = readSkuPositions(posKey)
-  local at = slotOffset(posKey, blob, loc)
-  if at then
-    redis.call('SETRANGE', posKey, at, value)
-    return
+  redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, math.floor(p.due / 1000), p.asOf, p.tie, p.cnt, p.ver))
+  if not viewsDropped[posKey] then
+    redis.call('DEL', viewKeyOf(posKey))
+    viewsDropped[posKey] = true
   end
-  local directory, slots = '', ''
-  if blob then
-    local n = directoryLength(posKey, blob)
-    directory, slots = string.sub(blob, DIRECTORY_HEAD + 1, DIRECTORY_HEAD + n), string.sub(blob, DIRECTORY_HEAD + n + 1)
-  end
-  local slot = #slots / POSITION_SIZE
-  if slot >= SLOTS_MAX then error('INVARIANT ' .. posKey .. ' has ' .. SLOTS_MAX .. ' locations: no slot left for ' .. loc) end
-  directory = directory .. '|' .. loc .. '=' .. string.format('%04x', slot)
-  redis.call('SET', posKey, string.format('%06x', #directory) .. directory .. slots .. value)
 end
 
 -- Whether a held line at the position may be due at nowMs (see `due` above).
