@@ -19,7 +19,6 @@ import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js'
 import { ExpiryWatch } from './expiries.js';
 import { HttpProblem } from './http.js';
 import type { NetworkState } from './network-state.js';
-import { nextTurn } from './turns.js';
 import type { AvailabilityBody, GeoPoint, SkusBody } from './requests.js';
 
 /** A sampled availability request, as history stores it (no personal data). */
@@ -135,8 +134,6 @@ export class GatewayService {
     const skus = body.lines.map((l) => l.sku);
     const { matrix, known } = await this.atpMatrix(network, channel, skus, nowMs);
     try {
-      // Redis replies arrive in bursts: one loop turn per answer keeps reads of new requests flowing (turns.ts).
-      if (this.store.kind !== 'memory') await nextTurn();
       known.forEach((seen, i) => {
         if (seen === 0) throw new HttpProblem(422, 'Unprocessable Content', `lines[${i}].sku ${JSON.stringify(body.lines[i]!.sku)} is unknown: no location has reported stock for it`, { code: 'unknown_sku' });
       });
