@@ -4,7 +4,8 @@
 // set in the same slot, so creating a header and indexing its expiry is atomic.
 // Three standalone-path scripts build keys themselves from the prefix (applyEvents.lua,
 // holdBaskets.lua, readPositionsMany.lua): their names come from lua/includes/keys.lua, which
-// spells this same layout.
+// spells this same layout. A SKU's read view is named from its positions key in Lua
+// (lua/includes/position.lua: viewKeyOf), which spells `view` below as well.
 
 /** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
 export const reservationShards = 16;
@@ -38,7 +39,7 @@ export class KeyBuilder {
     return {
       positions: `${this.prefix}:p:${tag}`,
       lines: `${this.prefix}:o:${tag}`,
-      view: `${this.prefix}:v:${tag}`,
+      view: this.view(sku),
     };
   }
 

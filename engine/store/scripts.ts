@@ -29,10 +29,11 @@ type BufferCaller = (numKeys: number, ...args: (string | number)[]) => Promise<B
 
 /**
  * The position layout of lua/includes/position.lua: format byte, then snapQty (6 bytes,
- * little-endian), adjSum (5), reserved (6), due (4), snapAsOf (6), snapTie (4), adjCount (1),
- * version (5, at 33).
+ * little-endian), adjSum (5), reserved (6), due (4, unsigned, seconds, at 18), snapAsOf (6),
+ * snapTie (4), adjCount (1), version (5, at 33).
  */
 const positionSize = 38;
+const dueAt = 18;
 const positionVersion = 3;
 const separator = 0x7c; // '|'
 
@@ -94,8 +95,8 @@ export function visitPackedPositions(line: number, posKey: () => string, packed:
 }
 
 /**
- * Whether a held line of the SKU may have expired by nowMs: some position's `due` (4 bytes,
- * unsigned, seconds, at 18 in a value) has come (lua/includes/position.lua). A view where one may
+ * Whether a held line of the SKU may have expired by nowMs: some position's `due` has come
+ * (lua/includes/position.lua). A view where one may
  * is not used: the SKU is read through the script, which releases those lines first. A string
  * that does not parse also answers true, so that the script reports it.
  */
@@ -106,7 +107,7 @@ export function holdMayBeDue(packed: Buffer, nowMs: number): boolean {
     while (bar < packed.length && packed[bar] !== separator) bar += 1;
     const v = bar + 1;
     if (v + positionSize > packed.length) return true;
-    const due = packed.readUInt32LE(v + 18);
+    const due = packed.readUInt32LE(v + dueAt);
     if (due > 0 && due * 1000 <= nowMs) return true;
     at = v + positionSize + 1;
   }
@@ -217,10 +218,10 @@ export class Scripts {
    * be due.
    */
   private async readPacked(sku: string, nowMs: number): Promise<{ posKey: () => string; packed: Buffer }> {
-    const keys = this.keys.skuKeyList(sku);
+    const posKey = () => this.keys.sku(sku).positions;
     const view = await this.redis.getBuffer(this.keys.view(sku));
-    const packed = view !== null && !holdMayBeDue(view, nowMs) ? view : ((await this.callBuffer.readPositions(2, ...keys, nowMs)) as Buffer);
-    return { posKey: () => keys[0]!, packed };
+    if (view !== null && !holdMayBeDue(view, nowMs)) return { posKey, packed: view };
+    return { posKey, packed: (await this.callBuffer.readPositions(2, ...this.keys.skuKeyList(sku), nowMs)) as Buffer };
   }
 
   /** readPacked for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for the SKUs it did not settle. */
