@@ -112,14 +112,14 @@ export class RedisStore implements InventoryStore {
     return (await this.scripts.readPositionsMany(skus, nowMs)).map(sortedByLocation);
   }
 
-  async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visitColumn: PositionVisitor): Promise<void> {
+  async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
     for (const sku of skus) checkId('sku', sku);
-    const visit = (line: number, location: string, onHand: number, reserved: number) => visitColumn(line, columns.get(location) ?? -1, onHand, reserved);
-    if (this.clustered || skus.length === 1) {
-      await Promise.all(skus.map((sku, line) => this.scripts.visitPositions(line, sku, nowMs, visit)));
-      return;
+    const decoded = this.clustered || skus.length === 1 ? await Promise.all(skus.map((sku) => this.scripts.readDecoded(sku, nowMs))) : await this.scripts.readDecodedMany(skus, nowMs);
+    for (let line = 0; line < skus.length; line++) {
+      const { onHand, reserved } = decoded[line]!;
+      const column = decoded[line]!.columns(columns);
+      for (let i = 0; i < column.length; i++) visit(line, column[i]!, onHand[i]!, reserved[i]!);
     }
-    await this.scripts.visitPositionsMany(skus, nowMs, visit);
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

@@ -7,10 +7,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
+import { DecodedPositions, rowsOf, type DecodedSku } from './packed-positions.js';
 import type { LineRule, PositionState, Shortfall, StockEvent } from './types.js';
-
-/** A position decoded from a packed read; `line` is its SKU's index in the SKUs asked. */
-export type LocationVisitor = (line: number, location: string, onHand: number, reserved: number) => void;
 
 const luaDir = projectPath('engine', 'store', 'lua');
 
@@ -26,114 +24,6 @@ type Reply = (string | number)[];
 type Caller = (numKeys: number, ...args: (string | number)[]) => Promise<Reply>;
 /** The same script with its reply as Buffers (ioredis defines `<name>Buffer` beside each command). */
 type BufferCaller = (numKeys: number, ...args: (string | number)[]) => Promise<Buffer | Buffer[]>;
-
-/**
- * The position layout of lua/includes/position.lua: format byte, then snapQty (6 bytes,
- * little-endian), adjSum (5), reserved (6), due (4, unsigned, seconds, at 18), snapAsOf (6),
- * snapTie (4), adjCount (1), version (5, at 33).
- */
-const positionSize = 38;
-const dueAt = 18;
-const positionVersion = 3;
-const separator = 0x7c; // '|'
-
-function positionFormatError(posKey: string, location: string): Error {
-  return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
-}
-
-/** How many location ids LocationNames keeps (a network has hundreds or thousands). */
-const locationNamesMax = 100_000;
-
-/**
- * Location ids as read back from Redis, each made into a string once and then found again by a
- * hash of its bytes: a 12-line basket decodes ~500 positions, and making each id anew (a Buffer
- * toString per position) took an eighth of the gateway's main thread on Redis (CPU profile).
- * Location ids are ASCII (engine/core/validate.ts), so a byte is its char code.
- */
-export class LocationNames {
-  private readonly byHash = new Map<number, string>();
-
-  name(bytes: Buffer, start: number, end: number): string {
-    let hash = 0x811c9dc5 ^ (end - start);
-    for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-    const known = this.byHash.get(hash);
-    if (known !== undefined && known.length === end - start) {
-      let same = true;
-      for (let k = 0; k < known.length && same; k++) same = known.charCodeAt(k) === bytes[start + k];
-      if (same) return known;
-    }
-    const made = bytes.toString('latin1', start, end);
-    // A new id, or another with the same hash: the newest takes the slot (both stay correct).
-    if (this.byHash.size >= locationNamesMax) this.byHash.clear();
-    this.byHash.set(hash, made);
-    return made;
-  }
-}
-
-const sharedNames = new LocationNames();
-
-/**
- * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
- * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
- * another size or format byte fails with the error the scripts give (posKey names the hash in it).
- * Each position goes to `visit`, with `line` passed through.
- */
-export function visitPackedPositions(line: number, posKey: () => string, packed: Buffer, visit: (line: number, location: string, onHand: number, reserved: number, version: number) => void, names: LocationNames = sharedNames): void {
-  let at = 0;
-  while (at < packed.length) {
-    // A byte loop, not indexOf: ids are a few bytes, and the native call cost more than the scan.
-    let bar = at;
-    while (bar < packed.length && packed[bar] !== separator) bar += 1;
-    const found = bar < packed.length;
-    const location = found ? names.name(packed, at, bar) : packed.toString('latin1', at, Math.min(packed.length, at + 64));
-    const v = bar + 1;
-    const end = v + positionSize;
-    if (!found || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
-    visit(line, location, int48(packed, v + 1) + int40(packed, v + 7), int48(packed, v + 12), int40(packed, v + 33));
-    at = end + 1;
-  }
-}
-
-/**
- * Whether a held line of the SKU may have expired by nowMs: some position's `due` has come
- * (lua/includes/position.lua). A view where one may
- * is not used: the SKU is read through the script, which releases those lines first. A string
- * that does not parse also answers true, so that the script reports it.
- */
-export function holdMayBeDue(packed: Buffer, nowMs: number): boolean {
-  let at = 0;
-  while (at < packed.length) {
-    let bar = at;
-    while (bar < packed.length && packed[bar] !== separator) bar += 1;
-    const v = bar + 1;
-    if (v + positionSize > packed.length) return true;
-    const due = packed.readUInt32LE(v + dueAt);
-    if (due > 0 && due * 1000 <= nowMs) return true;
-    at = v + positionSize + 1;
-  }
-  return false;
-}
-
-// Little-endian signed integers of 6 and 5 bytes, as Buffer.readIntLE(at, 6 | 5) reads them, five
-// times faster: a basket decodes ~2,000 of them (readIntLE was a sixth of the gateway's thread on Redis).
-function int48(b: Buffer, at: number): number {
-  const low = b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x1_0000 + b[at + 3]! * 0x100_0000;
-  const high = b[at + 4]! + b[at + 5]! * 0x100;
-  return (high >= 0x8000 ? high - 0x1_0000 : high) * 0x1_0000_0000 + low;
-}
-
-function int40(b: Buffer, at: number): number {
-  const low = b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x1_0000 + b[at + 3]! * 0x100_0000;
-  const high = b[at + 4]!;
-  return (high >= 0x80 ? high - 0x100 : high) * 0x1_0000_0000 + low;
-}
-
-/** visitPackedPositions into one PositionState per position, in the hash's order. */
-export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
-  const rows: PositionState[] = [];
-  visitPackedPositions(0, posKey, packed, (_, location, onHand, reserved, version) => rows.push({ sku, location, onHand, reserved, version }), names);
-  return rows;
-}
 
 export interface LineCall {
   location: string;
@@ -151,9 +41,65 @@ export interface BasketCall {
   expiresAtMs: number;
 }
 
+/** Keys per MGET of read views: a batch past this is sent as several (bounds one command's reply). */
+const viewBatchKeysMax = 1_200;
+
+/**
+ * The read views that callers ask for in one turn of the event loop, taken with one MGET. The
+ * gateway handles every request that one poll of its sockets brings before it sends anything
+ * (setImmediate runs after the poll): a write to Redis per basket cost a sixth of the gateway's
+ * thread (CPU profile, `writeUtf8String` in the socket write). Values are as live as one MGET
+ * per caller: every caller's keys are read by a command sent after it asked.
+ */
+class ViewBatch {
+  private pending: { keys: string[]; resolve: (views: (Buffer | null)[]) => void; reject: (error: unknown) => void }[] = [];
+  private pendingKeys = 0;
+
+  constructor(private readonly redis: Redis) {}
+
+  get(keys: string[]): Promise<(Buffer | null)[]> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ keys, resolve, reject });
+      this.pendingKeys += keys.length;
+      if (this.pendingKeys >= viewBatchKeysMax) this.flush();
+      else if (this.pending.length === 1) setImmediate(this.flush);
+    });
+  }
+
+  private readonly flush = (): void => {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.pendingKeys = 0;
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      this.redis.mgetBuffer(...only.keys).then(only.resolve, only.reject);
+      return;
+    }
+    const keys: string[] = [];
+    for (const caller of batch) for (const key of caller.keys) keys.push(key);
+    this.redis.mgetBuffer(...keys).then(
+      (views) => {
+        let at = 0;
+        for (const caller of batch) {
+          caller.resolve(views.slice(at, at + caller.keys.length));
+          at += caller.keys.length;
+        }
+      },
+      (error: unknown) => {
+        for (const caller of batch) caller.reject(error);
+      },
+    );
+  };
+}
+
 export class Scripts {
   private readonly call: Record<ScriptName, Caller>;
   private readonly callBuffer: Record<ScriptName, BufferCaller>;
+  /** Standalone only (readDecodedMany). */
+  private readonly views: ViewBatch;
+  /** Reads' decoding, reused while a SKU's bytes are the same. */
+  private readonly decoded = new DecodedPositions();
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -167,6 +113,7 @@ export class Scripts {
     this.call = Object.fromEntries(scriptNames.map((n) => [n, bound[`instock_${n}`]!.bind(redis)])) as Record<ScriptName, Caller>;
     const boundBuffer = redis as unknown as Record<string, BufferCaller>;
     this.callBuffer = Object.fromEntries(scriptNames.map((n) => [n, boundBuffer[`instock_${n}Buffer`]!.bind(redis)])) as Record<ScriptName, BufferCaller>;
+    this.views = new ViewBatch(redis as Redis);
   }
 
   private skuKeys(skus: string[]): string[] {
@@ -189,51 +136,55 @@ export class Scripts {
 
   /** The SKU's positions, in the hash's order. */
   async readPositions(sku: string, nowMs: number): Promise<PositionState[]> {
-    const { posKey, packed } = await this.readPacked(sku, nowMs);
-    return decodePackedPositions(sku, posKey, packed);
+    return rowsOf(sku, await this.readDecoded(sku, nowMs));
   }
 
   /** Standalone only (keys of several hash slots): positions of each SKU, in order. */
   async readPositionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
-    const reply = await this.readPackedMany(skus, nowMs);
-    return reply.map((packed, k) => decodePackedPositions(skus[k]!, () => this.keys.sku(skus[k]!).positions, packed));
-  }
-
-  /** readPositionsMany, each position handed to `visit` (line = the SKU's index). */
-  async visitPositionsMany(skus: string[], nowMs: number, visit: LocationVisitor): Promise<void> {
-    const reply = await this.readPackedMany(skus, nowMs);
-    for (let k = 0; k < reply.length; k++) visitPackedPositions(k, () => this.keys.sku(skus[k]!).positions, reply[k]!, visit);
-  }
-
-  /** One SKU's positions (one key pair, so a Cluster routes it), each handed to `visit` as `line`. */
-  async visitPositions(line: number, sku: string, nowMs: number, visit: LocationVisitor): Promise<void> {
-    const { posKey, packed } = await this.readPacked(sku, nowMs);
-    visitPackedPositions(line, posKey, packed, visit);
+    const decoded = await this.readDecodedMany(skus, nowMs);
+    return decoded.map((d, k) => rowsOf(skus[k]!, d));
   }
 
   /**
-   * One SKU's positions packed: its read view (lua/includes/expire.lua) with a GET, else the
-   * script, which releases the SKU's due holds, packs its positions and makes the view. The view is
-   * passed over when it is missing (none yet, or a position was written since) or a hold in it may
-   * be due.
+   * One SKU's positions: its read view (lua/includes/expire.lua) with a GET, else the script,
+   * which releases the SKU's due holds, packs its positions and makes the view. The view is passed
+   * over when it is missing (none yet, or a position was written since), when a hold in it may be
+   * due, or when it does not decode (the script then says what is wrong with the positions).
    */
-  private async readPacked(sku: string, nowMs: number): Promise<{ posKey: () => string; packed: Buffer }> {
+  async readDecoded(sku: string, nowMs: number): Promise<DecodedSku> {
     const posKey = () => this.keys.sku(sku).positions;
     const view = await this.redis.getBuffer(this.keys.view(sku));
-    if (view !== null && !holdMayBeDue(view, nowMs)) return { posKey, packed: view };
-    return { posKey, packed: (await this.callBuffer.readPositions(2, ...this.keys.skuKeyList(sku), nowMs)) as Buffer };
+    const fromView = view === null ? undefined : this.fromView(sku, view, nowMs);
+    if (fromView !== undefined) return fromView;
+    return this.decoded.of(sku, (await this.callBuffer.readPositions(2, ...this.keys.skuKeyList(sku), nowMs)) as Buffer, posKey);
   }
 
-  /** readPacked for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for the SKUs it did not settle. */
-  private async readPackedMany(skus: string[], nowMs: number): Promise<Buffer[]> {
-    const views = (await (this.redis as Redis).mgetBuffer(...skus.map((sku) => this.keys.view(sku)))) as (Buffer | null)[];
+  /** readDecoded for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for the SKUs it did not settle. */
+  async readDecodedMany(skus: string[], nowMs: number): Promise<DecodedSku[]> {
+    const views = await this.views.get(skus.map((sku) => this.keys.view(sku)));
+    const decoded: DecodedSku[] = new Array(skus.length);
     const again: number[] = [];
-    for (let k = 0; k < views.length; k++) if (views[k] === null || holdMayBeDue(views[k]!, nowMs)) again.push(k);
-    if (again.length === 0) return views as Buffer[];
+    for (let k = 0; k < views.length; k++) {
+      const fromView = views[k] === null ? undefined : this.fromView(skus[k]!, views[k]!, nowMs);
+      if (fromView === undefined) again.push(k);
+      else decoded[k] = fromView;
+    }
+    if (again.length === 0) return decoded;
     const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${again.map((k) => skus[k]).join('\n')}\n`)) as Buffer[];
     if (reply.length !== again.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${again.length} asked`);
-    again.forEach((k, i) => (views[k] = reply[i]!));
-    return views as Buffer[];
+    again.forEach((k, i) => (decoded[k] = this.decoded.of(skus[k]!, reply[i]!, () => this.keys.sku(skus[k]!).positions)));
+    return decoded;
+  }
+
+  /** A view decoded, or undefined when it must be read through the script (see readDecoded). */
+  private fromView(sku: string, view: Buffer, nowMs: number): DecodedSku | undefined {
+    let decoded: DecodedSku;
+    try {
+      decoded = this.decoded.of(sku, view, () => this.keys.view(sku));
+    } catch {
+      return undefined;
+    }
+    return decoded.holdMayBeDue(nowMs) ? undefined : decoded;
   }
 
   /** Returns the shortfalls; empty means every line is held. */

@@ -359,6 +359,31 @@ describe.each(stores)('%s store', (_name, available, factory) => {
       expect(await visited(['f2'], T0 + 2_000)).toEqual(['0 dc 3 0']);
     });
 
+    it('gives each of many reads issued at once its own SKUs (Redis takes them in one MGET), and a write between reads shows in the next', async () => {
+      const store = open(factory);
+      const skus = Array.from({ length: 30 }, (_, i) => `batch-${i}`);
+      await store.applyEvents(skus.flatMap((sku, i) => [snapshot(sku, 'dc', i + 1), snapshot(sku, 'b-store', 100 + i)]), T0);
+      const columns = new Map([
+        ['dc', 0],
+        ['b-store', 1],
+      ]);
+      const read = async (asked: string[]) => {
+        const rows: string[] = [];
+        await store.forEachPosition(asked, T0, columns, (line, column, onHand) => rows.push(`${asked[line]} ${column} ${onHand}`));
+        return rows.sort();
+      };
+      const expected = (asked: string[]) => asked.flatMap((sku) => [`${sku} 0 ${Number(sku.slice(6)) + 1}`, `${sku} 1 ${100 + Number(sku.slice(6))}`]).sort();
+      const baskets = Array.from({ length: 40 }, (_, b) => Array.from({ length: 1 + (b % 12) }, (_, i) => skus[(b * 7 + i * 3) % skus.length]!));
+      // The first round finds no read views (Redis makes them then), the second reads them.
+      for (let round = 0; round < 2; round++) {
+        const answers = await Promise.all(baskets.map(read));
+        answers.forEach((rows, b) => expect(rows).toEqual(expected(baskets[b]!)));
+      }
+      await store.applyEvents([snapshot('batch-3', 'dc', 44, T0 + 1)], T0);
+      const again = await Promise.all([read(['batch-3', 'batch-4']), read(['batch-3'])]);
+      expect(again).toEqual([['batch-3 0 44', 'batch-3 1 103', 'batch-4 0 5', 'batch-4 1 104'], ['batch-3 0 44', 'batch-3 1 103']]);
+    });
+
     it('gives a position version 1 or more from its first state on (0 means "written before versions")', async () => {
       const store = open(factory);
       const [first] = await store.applyEvents([snapshot('v0', 'dc', 0)], T0);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodePackedPositions, holdMayBeDue, LocationNames } from '../../engine/store/scripts.js';
+import { DecodedPositions, DecodedSku, decodePackedPositions, LocationNames } from '../../engine/store/packed-positions.js';
 
 /** A position value as position.lua packs it ('<Bi6i5i6I4i6i4Bi5', 38 bytes). */
 function position(snap: number, adj: number, reserved: number, positionVersion = 7, format = 3, dueSeconds = 0x7c7c7c7c): Buffer {
@@ -60,13 +60,38 @@ describe('read views: may a hold have expired', () => {
   it('tells a SKU where a due time has come (a hold may have expired) from one where none has', () => {
     const now = 1_790_000_000_000;
     const dueAt = (seconds: number) => position(5, 0, 1, 1, 3, seconds);
-    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(0)), now)).toBe(false);
-    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000 + 1)), now)).toBe(false);
-    expect(holdMayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000)), now)).toBe(true);
-    expect(holdMayBeDue(packed('dc', dueAt(now / 1000 - 60), 'st', dueAt(0)), now)).toBe(true);
-    expect(holdMayBeDue(Buffer.alloc(0), now)).toBe(false);
-    // A string that does not parse goes to the script, which says what is wrong with it.
-    expect(holdMayBeDue(packed('dc', dueAt(0)).subarray(0, 20), now)).toBe(true);
+    const mayBeDue = (bytes: Buffer) => new DecodedSku(bytes, () => 'v:{s}').holdMayBeDue(now);
+    expect(mayBeDue(packed('dc', dueAt(0), 'st', dueAt(0)))).toBe(false);
+    expect(mayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000 + 1)))).toBe(false);
+    expect(mayBeDue(packed('dc', dueAt(now / 1000 + 5), 'st', dueAt(now / 1000)))).toBe(true);
+    expect(mayBeDue(packed('dc', dueAt(now / 1000 - 60), 'st', dueAt(0)))).toBe(true);
+    expect(mayBeDue(packed('dc', dueAt(0), 'st', dueAt(now / 1000 - 60), 'x', dueAt(now / 1000 + 60)))).toBe(true);
+    expect(mayBeDue(Buffer.alloc(0))).toBe(false);
+  });
+});
+
+describe('decoded positions kept per SKU (DecodedPositions)', () => {
+  it('decodes again exactly when the bytes differ, and keeps at most its bound of SKUs', () => {
+    const cache = new DecodedPositions(2);
+    const a = packed('dc', position(10, 0, 1), 'st', position(3, 0, 0));
+    const first = cache.of('A', a, () => 'v:{A}');
+    expect(cache.of('A', Buffer.from(a), () => 'v:{A}')).toBe(first);
+    const changed = packed('dc', position(10, 0, 2), 'st', position(3, 0, 0));
+    const second = cache.of('A', changed, () => 'v:{A}');
+    expect(second).not.toBe(first);
+    expect(second.reserved).toEqual([2, 0]);
+    // The decoding holds its own copy: a Buffer that ioredis reuses does not change it.
+    changed.fill(0);
+    expect(cache.of('A', packed('dc', position(10, 0, 2), 'st', position(3, 0, 0)), () => 'v:{A}')).toBe(second);
+    cache.of('B', a, () => 'v:{B}');
+    cache.of('C', a, () => 'v:{C}');
+    expect(cache.size).toBe(2);
+  });
+
+  it('gives each position its column in the map asked, and follows a new map', () => {
+    const decoded = new DecodedSku(packed('dc', position(1, 0, 0), 'st', position(2, 0, 0), 'x', position(3, 0, 0)), () => 'v:{s}');
+    expect([...decoded.columns(new Map([['st', 0], ['dc', 1]]))]).toEqual([1, 0, -1]);
+    expect([...decoded.columns(new Map([['x', 4]]))]).toEqual([-1, -1, 4]);
   });
 });
 

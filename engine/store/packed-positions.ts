@@ -1,0 +1,171 @@
+// How readers decode a SKU's positions as Redis packs them (lua/includes/expire.lua: readAllPacked),
+// and the decoded positions the Redis store keeps per SKU. A read still takes the SKU's packed
+// positions from Redis every time (reads are live); when those bytes are the ones it decoded last,
+// the decoding is reused. Decoding ~500 positions per 12-line basket, finding each location's
+// column in the caller's map and scanning for due holds took over a quarter of the gateway's
+// thread on Redis (CPU profile: visitPackedPositions, the visitor's Map lookup, holdMayBeDue).
+
+import type { PositionState } from './types.js';
+
+/** One position of a packed read; `line` is passed through, `due` is in seconds (0: no hold). */
+export type PackedVisitor = (line: number, location: string, onHand: number, reserved: number, version: number, due: number) => void;
+
+/**
+ * The position layout of lua/includes/position.lua: format byte, then snapQty (6 bytes,
+ * little-endian), adjSum (5), reserved (6), due (4, unsigned, seconds, at 18), snapAsOf (6),
+ * snapTie (4), adjCount (1), version (5, at 33).
+ */
+const positionSize = 38;
+const dueAt = 18;
+const positionVersion = 3;
+const separator = 0x7c; // '|'
+
+function positionFormatError(posKey: string, location: string): Error {
+  return new Error(`position ${posKey} ${location} was not written by this version of Instock (format byte is not ${positionVersion}): reload its stock into an empty Redis`);
+}
+
+/** How many location ids LocationNames keeps (a network has hundreds or thousands). */
+const locationNamesMax = 100_000;
+
+/**
+ * Location ids as read back from Redis, each made into a string once and then found again by a
+ * hash of its bytes: a 12-line basket decodes ~500 positions, and making each id anew (a Buffer
+ * toString per position) took an eighth of the gateway's main thread on Redis (CPU profile).
+ * Location ids are ASCII (engine/core/validate.ts), so a byte is its char code.
+ */
+export class LocationNames {
+  private readonly byHash = new Map<number, string>();
+
+  name(bytes: Buffer, start: number, end: number): string {
+    let hash = 0x811c9dc5 ^ (end - start);
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+    const known = this.byHash.get(hash);
+    if (known !== undefined && known.length === end - start) {
+      let same = true;
+      for (let k = 0; k < known.length && same; k++) same = known.charCodeAt(k) === bytes[start + k];
+      if (same) return known;
+    }
+    const made = bytes.toString('latin1', start, end);
+    // A new id, or another with the same hash: the newest takes the slot (both stay correct).
+    if (this.byHash.size >= locationNamesMax) this.byHash.clear();
+    this.byHash.set(hash, made);
+    return made;
+  }
+}
+
+const sharedNames = new LocationNames();
+
+/**
+ * Decodes a SKU's positions as readAllPacked (lua/includes/expire.lua) packs them: its hash's
+ * fields and values joined with '|', each value positionSize bytes whatever they hold. A value of
+ * another size or format byte fails with the error the scripts give (posKey names the hash in it).
+ * Each position goes to `visit`, with `line` passed through.
+ */
+
+export function visitPackedPositions(line: number, posKey: () => string, packed: Buffer, visit: PackedVisitor, names: LocationNames = sharedNames): void {
+  let at = 0;
+  while (at < packed.length) {
+    // A byte loop, not indexOf: ids are a few bytes, and the native call cost more than the scan.
+    let bar = at;
+    while (bar < packed.length && packed[bar] !== separator) bar += 1;
+    const found = bar < packed.length;
+    const location = found ? names.name(packed, at, bar) : packed.toString('latin1', at, Math.min(packed.length, at + 64));
+    const v = bar + 1;
+    const end = v + positionSize;
+    if (!found || end > packed.length || packed[v] !== positionVersion || (end < packed.length && packed[end] !== separator)) throw positionFormatError(posKey(), location);
+    visit(line, location, int48(packed, v + 1) + int40(packed, v + 7), int48(packed, v + 12), int40(packed, v + 33), packed.readUInt32LE(v + dueAt));
+    at = end + 1;
+  }
+}
+
+// Little-endian signed integers of 6 and 5 bytes, as Buffer.readIntLE(at, 6 | 5) reads them, five
+// times faster: a basket decodes ~2,000 of them (readIntLE was a sixth of the gateway's thread on Redis).
+function int48(b: Buffer, at: number): number {
+  const low = b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x1_0000 + b[at + 3]! * 0x100_0000;
+  const high = b[at + 4]! + b[at + 5]! * 0x100;
+  return (high >= 0x8000 ? high - 0x1_0000 : high) * 0x1_0000_0000 + low;
+}
+
+function int40(b: Buffer, at: number): number {
+  const low = b[at]! + b[at + 1]! * 0x100 + b[at + 2]! * 0x1_0000 + b[at + 3]! * 0x100_0000;
+  const high = b[at + 4]!;
+  return (high >= 0x80 ? high - 0x100 : high) * 0x1_0000_0000 + low;
+}
+
+/** SKUs kept decoded; past this the SKU decoded longest ago goes (~2 KB each with 40 locations). */
+export const decodedSkusMax = 10_000;
+
+/** One SKU's positions decoded from `packed` (a copy: ioredis's Buffers may share a socket read). */
+export class DecodedSku {
+  readonly locations: string[] = [];
+  readonly onHand: number[] = [];
+  readonly reserved: number[] = [];
+  readonly versions: number[] = [];
+  /** The earliest `due` of its positions, in seconds (0: none). */
+  private dueMin = 0;
+  private columnsSeen: ReadonlyMap<string, number> | undefined;
+  private columnOf = new Int32Array(0);
+
+  constructor(
+    readonly packed: Buffer,
+    posKey: () => string,
+    names: LocationNames = sharedNames,
+  ) {
+    visitPackedPositions(0, posKey, packed, (_, location, onHand, reserved, version, due) => {
+      this.locations.push(location);
+      this.onHand.push(onHand);
+      this.reserved.push(reserved);
+      this.versions.push(version);
+      if (due > 0 && (this.dueMin === 0 || due < this.dueMin)) this.dueMin = due;
+    }, names);
+  }
+
+  /**
+   * Whether a held line of the SKU may have expired by nowMs: some position's `due` has come
+   * (lua/includes/position.lua). A view where one may is not used: the SKU is read through the
+   * script, which releases those lines first.
+   */
+  holdMayBeDue(nowMs: number): boolean {
+    return this.dueMin > 0 && this.dueMin * 1000 <= nowMs;
+  }
+
+  /** Each position's column in `columns` (-1: absent), remembered for the last map asked. */
+  columns(columns: ReadonlyMap<string, number>): Int32Array {
+    if (this.columnsSeen !== columns) {
+      this.columnOf = Int32Array.from(this.locations, (location) => columns.get(location) ?? -1);
+      this.columnsSeen = columns;
+    }
+    return this.columnOf;
+  }
+}
+
+/** The positions of SKUs read lately, each decoded once per distinct bytes. */
+export class DecodedPositions {
+  private readonly bySku = new Map<string, DecodedSku>();
+
+  constructor(private readonly max = decodedSkusMax) {}
+
+  get size(): number {
+    return this.bySku.size;
+  }
+
+  /** The SKU's positions as `packed` holds them; posKey names where they come from in a format error. */
+  of(sku: string, packed: Buffer, posKey: () => string): DecodedSku {
+    const known = this.bySku.get(sku);
+    if (known !== undefined && known.packed.equals(packed)) return known;
+    const decoded = new DecodedSku(Buffer.from(packed), posKey);
+    if (known === undefined && this.bySku.size >= this.max) this.bySku.delete(this.bySku.keys().next().value!);
+    this.bySku.set(sku, decoded);
+    return decoded;
+  }
+}
+
+/** One PositionState per position, in the packed (hash) order. */
+export function rowsOf(sku: string, decoded: DecodedSku): PositionState[] {
+  return decoded.locations.map((location, i) => ({ sku, location, onHand: decoded.onHand[i]!, reserved: decoded.reserved[i]!, version: decoded.versions[i]! }));
+}
+
+/** A SKU's packed positions into one PositionState per position, in the hash's order. */
+export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
+  return rowsOf(sku, new DecodedSku(packed, posKey, names));
+}
