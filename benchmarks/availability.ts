@@ -4,6 +4,8 @@
 // all measured in the same run with the same load generator (autocannon).
 //
 //   max throughput (req/s)          vs the fixed-response endpoint         target >= 25 %
+//                                   (3 rounds of 5 s alternating with it, after 2 s of each
+//                                   unrecorded: the median of the rounds' ratios)
 //   p99 latency at 70 % of max      (requests paced evenly, paced-load.ts)  target < 10 ms
 //                                   next to the same paced load on the fixed-response endpoint
 //
@@ -20,9 +22,9 @@ import { projectPath } from '../config/paths.js';
 import { sampleSku } from '../engine/network/sample.js';
 import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
-import { CpuMeter, cpuRows, type CpuUsage } from './cpu.js';
+import { addUsage, CpuMeter, cpuRows, type CpuUsage } from './cpu.js';
 import { pacedLoad } from './paced-load.js';
-import { printTable, progress, writeResults, type Row } from './report.js';
+import { printTable, progress, sideBySide, writeResults, type Row } from './report.js';
 
 const apiKey = 'bench-key-0123456789abcdef';
 const cities = [
@@ -119,6 +121,9 @@ async function responseBytes(port: number, body: string): Promise<number> {
 
 export async function benchAvailability(args: { quick: boolean; dataDir: string }): Promise<Row[]> {
   const durationSec = args.quick ? 3 : 15;
+  const rounds = args.quick ? 1 : 3;
+  const roundSec = args.quick ? 3 : 5;
+  const warmupSec = 2;
   const connections = 32;
   const bodies = baskets(64);
   const redisPort = 16_391;
@@ -151,28 +156,55 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     const fixed = await spawnServer([projectPath('dist', 'benchmarks', 'fixed-server.js'), '0', String(bytes)], {}, /ready (\d+)/);
     servers.push(fixed);
 
-    progress(`floor: fixed-response endpoint, ${connections} connections, ${durationSec} s`);
-    // CPU by process per closed-loop phase: the load generator is this process (autocannon).
+    // The machine's speed drifts over seconds (the floor moved from 37,000 to 63,000 req/s between
+    // runs of one day): each server's max is measured in rounds alternating with the floor, and the
+    // median of the rounds' ratios is reported (report.ts: sideBySide).
     const loadGenerator = { name: 'load generator (autocannon)', pid: process.pid };
-    const floorCpu = new CpuMeter([loadGenerator, { name: 'fixed-response server', pid: fixed.child.pid }]);
-    const floor = await load(fixed.port, bodies, { connections, durationSec });
-    const cpu: Record<string, CpuUsage> = { floor: floorCpu.stop() };
-    results.floor = floor;
-    rows.push({ metric: 'fixed-response uWS endpoint (floor)', value: floor.requestsPerSec, unit: 'req/s' });
-    const cpuTable: Row[] = cpuRows('floor:', cpu.floor!, floor.requests, 'request');
+    const cpu: Record<string, CpuUsage> = {};
+    const cpuTable: Row[] = [];
+    let floorCpu: CpuUsage | undefined;
+    let floorRequests = 0;
 
     for (const [name, server] of [
       ['embedded (in-memory)', memory],
       ['Redis', redis],
     ] as const) {
-      progress(`${name}: max throughput, ${connections} connections, ${durationSec} s`);
+      progress(`${name}: max throughput, ${rounds} rounds of ${roundSec} s alternating with the fixed-response endpoint (the floor), ${connections} connections`);
       const gateway = { name: 'gateway process (all threads)', pid: server.child.pid };
       const gatewayMain = { name: 'gateway main thread', pid: server.child.pid, tid: server.child.pid };
-      const maxCpu = new CpuMeter([loadGenerator, gateway, gatewayMain, ...(server === redis ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])]);
-      const max = await load(server.port, bodies, { connections, durationSec });
-      cpu[name] = maxCpu.stop();
+      const metered = [loadGenerator, gateway, gatewayMain, ...(server === redis ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
+      // Unrecorded first: the first seconds of a load find cold code in both servers and in the load
+      // generator (a first floor round measured 39,554 req/s, the next two 64,000-69,000).
+      await load(fixed.port, bodies, { connections, durationSec: warmupSec });
+      await load(server.port, bodies, { connections, durationSec: warmupSec });
+      const maxRuns: Load[] = [];
+      const floorRuns: Load[] = [];
+      let maxCpu: CpuUsage | undefined;
+      const rounds_ = await sideBySide(
+        rounds,
+        async () => {
+          const meter = new CpuMeter([loadGenerator, { name: 'fixed-response server', pid: fixed.child.pid }]);
+          const run = await load(fixed.port, bodies, { connections, durationSec: roundSec });
+          if (server === memory) {
+            floorCpu = addUsage(floorCpu, meter.stop());
+            floorRequests += run.requests;
+          }
+          floorRuns.push(run);
+          return run.requestsPerSec;
+        },
+        async () => {
+          const meter = new CpuMeter(metered);
+          const run = await load(server.port, bodies, { connections, durationSec: roundSec });
+          maxCpu = addUsage(maxCpu, meter.stop());
+          maxRuns.push(run);
+          return run.requestsPerSec;
+        },
+      );
+      const median = maxRuns.reduce((best, r) => (Math.abs(r.requestsPerSec - rounds_.value) < Math.abs(best.requestsPerSec - rounds_.value) ? r : best));
+      const max = { ...median, requests: maxRuns.reduce((sum, r) => sum + r.requests, 0), non2xx: maxRuns.reduce((sum, r) => sum + r.non2xx, 0), errors: maxRuns.reduce((sum, r) => sum + r.errors, 0) };
+      cpu[name] = maxCpu!;
       cpuTable.push(...cpuRows(`${name} at max:`, cpu[name]!, max.requests, 'request'));
-      const rate70 = max.requestsPerSec * 0.7;
+      const rate70 = rounds_.value * 0.7;
       progress(`${name}: ${Math.round(rate70)} req/s (70 % of max) for ${durationSec} s`);
       const paced = { path: '/v1/availability', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, bodies, rate: rate70, durationSec, connections };
       const at70 = await pacedLoad({ port: server.port, ...paced });
@@ -180,19 +212,20 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       // a tail that the machine or the load generator causes shows in both.
       progress(`floor: fixed-response endpoint at the same ${Math.round(rate70)} req/s for ${durationSec} s`);
       const floorAt70 = await pacedLoad({ port: fixed.port, ...paced });
-      results[name] = { max, at70, floorAtSameRate: floorAt70 };
-      const ratio = max.requestsPerSec / floor.requestsPerSec;
-      rows.push({ metric: `${name}: max throughput`, value: max.requestsPerSec, unit: 'req/s', floor: floor.requestsPerSec, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
+      results[name] = { max, maxRounds: rounds_.rounds, floorRuns, at70, floorAtSameRate: floorAt70 };
+      const ratio = rounds_.ratio;
+      rows.push({ metric: `${name}: max throughput (median of ${rounds} rounds)`, value: rounds_.value, unit: 'req/s', floor: rounds_.floor, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
+      rows.push({ metric: `${name}: max / floor in each round`, value: Number.NaN, unit: rounds_.rounds.map((r) => `${Math.round(r.value)}/${Math.round(r.floor)} = ${(r.ratio * 100).toFixed(0)} %`).join(', ') });
       rows.push({ metric: `${name}: p50 at 70 % of max`, value: at70.latencyMs.p50, unit: 'ms', floor: floorAt70.latencyMs.p50 });
       rows.push({ metric: `${name}: p99 at 70 % of max`, value: at70.latencyMs.p99, unit: 'ms', floor: floorAt70.latencyMs.p99, target: '< 10 ms', pass: at70.latencyMs.p99 < 10 && at70.non2xx === 0 && at70.errors === 0 });
       rows.push({ metric: `${name}: max latency at 70 % of max`, value: at70.latencyMs.max, unit: 'ms', floor: floorAt70.latencyMs.max });
-      rows.push({ metric: `${name}: p99 at max throughput`, value: max.latencyMs.p99, unit: 'ms' });
+      rows.push({ metric: `${name}: p99 at max throughput (median round)`, value: max.latencyMs.p99, unit: 'ms' });
       if (max.non2xx > 0 || at70.non2xx > 0 || max.errors > 0 || at70.errors > 0) progress(`${name}: ${max.non2xx + at70.non2xx} non-2xx answers, ${max.errors + at70.errors} errors`);
     }
 
-    rows.push(...cpuTable);
+    rows.push(...cpuRows('floor:', floorCpu!, floorRequests, 'request'), ...cpuTable);
     printTable(`availability benchmark${args.quick ? ' (--quick)' : ''}: 12-line baskets, delivery + pickup, sample network (${bytes}-byte answers), ${connections} connections`, rows);
-    const file = writeResults('availability', { quick: args.quick, connections, durationSec, responseBytes: bytes, rows, results, cpu });
+    const file = writeResults('availability', { quick: args.quick, connections, durationSec, rounds, roundSec, responseBytes: bytes, rows, results, cpu: { floor: floorCpu, ...cpu } });
     progress(`results written to ${file}`);
     return rows;
   } finally {

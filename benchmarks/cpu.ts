@@ -66,6 +66,18 @@ export class CpuMeter {
   }
 }
 
+/** Two phases' usage as one (rounds of the same measurement): wall and CPU seconds added. */
+export function addUsage(a: CpuUsage | undefined, b: CpuUsage): CpuUsage {
+  if (a === undefined) return b;
+  const seconds: Record<string, number | undefined> = {};
+  for (const name of new Set([...Object.keys(a.seconds), ...Object.keys(b.seconds)])) {
+    const x = a.seconds[name];
+    const y = b.seconds[name];
+    seconds[name] = x === undefined || y === undefined ? undefined : x + y;
+  }
+  return { wallSeconds: a.wallSeconds + b.wallSeconds, cores: b.cores, seconds, threads: [...new Set([...a.threads, ...b.threads])] };
+}
+
 /** A child's CPU seconds so far; call it just before the child exits (its /proc entry goes with it). */
 export function childCpuSeconds(pid: number | undefined): number | undefined {
   return pid === undefined ? undefined : cpuSeconds(pid);
