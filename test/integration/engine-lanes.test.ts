@@ -339,10 +339,11 @@ describe.skipIf(!kafkaUp || !redisUp)('stream engine lanes on real Kafka and Red
     velocity.retier(now);
     const redis = RedisStore.connect({ url: `${redisUrl}/${db}` }, { keyPrefix: `shed${run}` });
     cleanups.push(() => redis.close());
-    // 40 ms per chunk of 1,000, two in flight: at most ~50,000 events/s applied, well under the
-    // reading rate, so the cold lane reaches its bound. (With 10 ms, a CI run whose Redis kept
-    // up with reading never shed.)
-    const { store, applied } = recordingStore(redis, 40);
+    // 80 ms per chunk of 1,000, three in flight: at most ~37,500 events/s applied, well under the
+    // reading rate, so the cold lane reaches its bound and stays there. (With 10 ms, a CI run whose
+    // Redis kept up with reading never shed; with 40 ms, a run beside the other test files read so
+    // slowly that hot events overtook nothing: mean rank ratio 1.007.)
+    const { store, applied } = recordingStore(redis, 80);
     const coldMax = 2_000;
     const engine = new StreamEngine({ kafka, topics, groupId: `shed-${run}`, store, velocity, laneEventsMax: { cold: coldMax }, registry: new Registry() });
     cleanups.push(() => engine.stop());
