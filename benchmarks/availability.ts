@@ -180,7 +180,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       const maxRuns: Load[] = [];
       const floorRuns: Load[] = [];
       let maxCpu: CpuUsage | undefined;
-      const rounds_ = await sideBySide(
+      const measured = await sideBySide(
         rounds,
         async () => {
           const meter = new CpuMeter([loadGenerator, { name: 'fixed-response server', pid: fixed.child.pid }]);
@@ -200,11 +200,11 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
           return run.requestsPerSec;
         },
       );
-      const median = maxRuns.reduce((best, r) => (Math.abs(r.requestsPerSec - rounds_.value) < Math.abs(best.requestsPerSec - rounds_.value) ? r : best));
+      const median = maxRuns.reduce((best, r) => (Math.abs(r.requestsPerSec - measured.value) < Math.abs(best.requestsPerSec - measured.value) ? r : best));
       const max = { ...median, requests: maxRuns.reduce((sum, r) => sum + r.requests, 0), non2xx: maxRuns.reduce((sum, r) => sum + r.non2xx, 0), errors: maxRuns.reduce((sum, r) => sum + r.errors, 0) };
       cpu[name] = maxCpu!;
       cpuTable.push(...cpuRows(`${name} at max:`, cpu[name]!, max.requests, 'request'));
-      const rate70 = rounds_.value * 0.7;
+      const rate70 = measured.value * 0.7;
       progress(`${name}: ${Math.round(rate70)} req/s (70 % of max) for ${durationSec} s`);
       const paced = { path: '/v1/availability', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, bodies, rate: rate70, durationSec, connections };
       const at70 = await pacedLoad({ port: server.port, ...paced });
@@ -212,10 +212,10 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       // a tail that the machine or the load generator causes shows in both.
       progress(`floor: fixed-response endpoint at the same ${Math.round(rate70)} req/s for ${durationSec} s`);
       const floorAt70 = await pacedLoad({ port: fixed.port, ...paced });
-      results[name] = { max, maxRounds: rounds_.rounds, floorRuns, at70, floorAtSameRate: floorAt70 };
-      const ratio = rounds_.ratio;
-      rows.push({ metric: `${name}: max throughput (median of ${rounds} rounds)`, value: rounds_.value, unit: 'req/s', floor: rounds_.floor, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
-      rows.push({ metric: `${name}: max / floor in each round`, value: Number.NaN, unit: rounds_.rounds.map((r) => `${Math.round(r.value)}/${Math.round(r.floor)} = ${(r.ratio * 100).toFixed(0)} %`).join(', ') });
+      results[name] = { max, maxRounds: measured.rounds, floorRuns, at70, floorAtSameRate: floorAt70 };
+      const ratio = measured.ratio;
+      rows.push({ metric: `${name}: max throughput (median of ${rounds} rounds)`, value: measured.value, unit: 'req/s', floor: measured.floor, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
+      rows.push({ metric: `${name}: max / floor in each round`, value: Number.NaN, unit: measured.rounds.map((r) => `${Math.round(r.value)}/${Math.round(r.floor)} = ${(r.ratio * 100).toFixed(0)} %`).join(', ') });
       rows.push({ metric: `${name}: p50 at 70 % of max`, value: at70.latencyMs.p50, unit: 'ms', floor: floorAt70.latencyMs.p50 });
       rows.push({ metric: `${name}: p99 at 70 % of max`, value: at70.latencyMs.p99, unit: 'ms', floor: floorAt70.latencyMs.p99, target: '< 10 ms', pass: at70.latencyMs.p99 < 10 && at70.non2xx === 0 && at70.errors === 0 });
       rows.push({ metric: `${name}: max latency at 70 % of max`, value: at70.latencyMs.max, unit: 'ms', floor: floorAt70.latencyMs.max });

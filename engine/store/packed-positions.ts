@@ -3,7 +3,7 @@
 // positions from Redis every time (reads are live); when those bytes are the ones it decoded last,
 // the decoding is reused. Decoding ~500 positions per 12-line basket, finding each location's
 // column in the caller's map and scanning for due holds took over a quarter of the gateway's
-// thread on Redis (CPU profile: visitPackedPositions, the visitor's Map lookup, holdMayBeDue).
+// thread on Redis (CPU profile: decoding, the visitor's Map lookup, the byte scan for due holds).
 
 import type { PositionState } from './types.js';
 
@@ -61,7 +61,6 @@ const sharedNames = new LocationNames();
  * another size or format byte fails with the error the scripts give (posKey names the hash in it).
  * Each position goes to `visit`, with `line` passed through.
  */
-
 export function visitPackedPositions(line: number, posKey: () => string, packed: Buffer, visit: PackedVisitor, names: LocationNames = sharedNames): void {
   let at = 0;
   while (at < packed.length) {
