@@ -25,6 +25,8 @@ import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
+import { freePort, GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
+import type { MessagePort } from 'node:worker_threads';
 
 /** What cli/start-history.ts gives `start`: the writer the in-process feeds use, analytics, close. */
 interface RunningHistory {
@@ -52,6 +54,12 @@ function apiKeys(config: Config): { keys: ApiKeys; generated?: string } {
   return { keys: new ApiKeys([{ name: 'embedded', secret, scopes }]), generated: secret };
 }
 
+/** A worker thread's keys: GATEWAY_API_KEYS, or the one the main thread generated. */
+function threadKeys(config: Config, data: ThreadData): { keys: ApiKeys; generated?: string } {
+  if (config.gatewayApiKeys || data.generatedKey === undefined) return apiKeys(config);
+  return { keys: new ApiKeys([{ name: 'embedded', secret: data.generatedKey, scopes }]), generated: data.generatedKey };
+}
+
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -66,10 +74,21 @@ export function firstCurl(url: string, apiKey: string, network: NetworkConfig): 
   return `curl -s -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' -d '${JSON.stringify(body)}' ${url}/v1/availability`;
 }
 
-export async function start(config: Config, role: 'start' | 'gateway'): Promise<number> {
+/** Set in a worker thread of `instock gateway` (gateway/threads.ts). */
+export interface AsThread {
+  data: ThreadData;
+  port: MessagePort;
+}
+
+export async function start(config: Config, role: 'start' | 'gateway', asThread?: AsThread): Promise<number> {
   const t0 = Date.now();
+  if (config.gatewayThreads > 1 && role === 'start') throw new Error(`GATEWAY_THREADS=${config.gatewayThreads}: threads are for \`instock gateway\`; \`instock start\` serves from one (set GATEWAY_THREADS=1)`);
+  if (config.gatewayThreads > 1 && backends(config).store === 'memory') throw new Error(`GATEWAY_THREADS=${config.gatewayThreads} needs a shared store: set REDIS_URL or REDIS_CLUSTER_NODES (each thread's in-memory store would be another inventory)`);
+  const link = asThread ? new ThreadLink(asThread.port) : undefined;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // Process-wide series once, from the main thread (the threads' metrics are summed).
+  if (!link) collectDefaultMetrics({ register: registry });
+  link?.serveMetrics(registry);
   const store: InventoryStore = openStore(config);
   // Location statuses live in the store: a pause set on one gateway reaches every process on it.
   const network = new NetworkState(loadNetwork(config), store);
@@ -95,10 +114,14 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   let submitEvents: GatewayOptions['submitEvents'];
   let analytics: GatewayOptions['analytics'];
 
-  const { keys, generated } = apiKeys(config);
+  const { keys, generated } = link ? threadKeys(config, asThread!.data) : apiKeys(config);
 
   let kafka: KafkaClient | undefined;
-  if (config.kafkaBrokers.length > 0) {
+  if (link) {
+    // A worker's feeds go through the main thread (one Kafka client per process).
+    feeds = link.feeds;
+    link.onChanges((changes) => liveSink.push?.(changes));
+  } else if (config.kafkaBrokers.length > 0) {
     const { kafkaClient } = await import('../connectors/kafka.js');
     kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`, config.logLevel);
     const kafkaFeeds = new KafkaFeeds(kafka, { changes: config.kafkaTopicChanges, reservations: config.kafkaTopicReservations }, (m) => process.stderr.write(`${m}\n`));
@@ -185,9 +208,11 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
   const service = new GatewayService(store, network, feeds);
   closers.unshift(() => service.close());
   const corsOrigins = config.gatewayCorsOrigins.split(',').map((s) => s.trim()).filter(Boolean);
+  let threads: GatewayThreads | undefined;
   const gateway = await startGateway({
     host: config.gatewayHost,
-    port: config.gatewayPort,
+    port: asThread ? asThread.data.port : config.gatewayThreads > 1 && config.gatewayPort === 0 ? await freePort(config.gatewayHost) : config.gatewayPort,
+    ...(config.gatewayThreads > 1 ? { thread: asThread?.data.index ?? 0, metricsText: () => (link ? link.metricsText() : threads ? threads.metricsText() : registry.metrics()) } : {}),
     registry,
     service,
     keys,
@@ -200,8 +225,41 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
     ...(analytics ? { analytics } : {}),
     ...(submitEvents ? { submitEvents } : {}),
   });
-  liveSink.push = (changes) => gateway.live?.onChanges(changes);
+  liveSink.push = (changes) => {
+    gateway.live?.onChanges(changes);
+    threads?.broadcastChanges(changes);
+  };
   closers.unshift(() => gateway.close());
+
+  if (link) {
+    link.ready();
+    await link.stopped;
+    watcher?.close();
+    for (const close of closers) await close();
+    await store.close();
+    return 0;
+  }
+  if (config.gatewayThreads > 1) {
+    try {
+      threads = await GatewayThreads.start(config.gatewayThreads - 1, { port: gateway.port, generatedKey: generated }, {
+        registry,
+        feeds,
+        onFailure: (message) => {
+          // A thread that died leaves its share of new connections unserved: stop, so that the
+          // process supervisor restarts the whole gateway.
+          process.stderr.write(`instock: ${message}; stopping\n`);
+          process.kill(process.pid, 'SIGTERM');
+        },
+      });
+    } catch (error) {
+      watcher?.close();
+      for (const close of closers) await close();
+      await store.close();
+      throw error;
+    }
+    const running = threads;
+    closers.unshift(() => running.stop());
+  }
 
   const sweeper = setInterval(() => {
     void store.expireDue(Date.now(), expiryBatchMax).catch(() => {});
@@ -217,7 +275,7 @@ export async function start(config: Config, role: 'start' | 'gateway'): Promise<
     closers.push(() => rmSync(stateFile, { force: true }));
   }
 
-  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: ${history ? kinds.history : 'none'})`);
+  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: ${history ? kinds.history : 'none'}${threads ? `, ${threads.size + 1} threads` : ''})`);
   write(`network: ${network.current().locations.length} locations, channels ${network.current().channels.map((c) => c.id).join(', ')}${config.networkFile ? ` from ${config.networkFile} (reloaded on change)` : ' (built-in sample; set NETWORK_FILE for yours)'}`);
   if (generated) write(`API key (every scope; set GATEWAY_API_KEYS for your own): ${generated}`);
   else write(`API keys: ${keys.size} from GATEWAY_API_KEYS`);

@@ -106,6 +106,7 @@ const settings = {
   gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too); 0 picks a free port and prints it.', parse: integer(0, 65535) },
   gatewayApiKeys: { env: 'GATEWAY_API_KEYS', fallback: '', doc: 'API keys as name:secret:scope+scope,… (scopes availability:read, reservations:write, admin). Empty: npm start generates one key with every scope and prints it.', parse: text },
   gatewayCorsOrigins: { env: 'GATEWAY_CORS_ORIGINS', fallback: '', doc: 'Storefront origins allowed by CORS, comma-separated (e.g. https://shop.example.com). Empty: no CORS headers.', parse: text },
+  gatewayThreads: { env: 'GATEWAY_THREADS', fallback: '1', doc: 'Threads serving HTTP/WebSocket in `instock gateway`, on one port (SO_REUSEPORT); each has its own store connection and rate-limit buckets, /metrics sums them. Needs Redis; `instock start` serves from one.', parse: integer(1, 64) },
   gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },
   networkFile: { env: 'NETWORK_FILE', fallback: '', doc: 'Network configuration (locations, channels, carriers), JSON or YAML; reloaded when it changes. Empty: the built-in sample network.', parse: (raw: string) => (raw.trim() === '' ? '' : resolve(raw.trim())) },
   sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },

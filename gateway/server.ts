@@ -54,6 +54,10 @@ export interface GatewayOptions {
   log?: (message: string) => void;
   /** The time requests are answered at (tests pin it to cross a cut-off); default Date.now. */
   clock?: () => number;
+  /** This gateway's thread (gateway/threads.ts): its requests are also counted by thread. */
+  thread?: number;
+  /** The /metrics text, when it is more than this registry's (the sum over a gateway's threads). */
+  metricsText?: () => Promise<string>;
 }
 
 export interface RunningGateway {
@@ -257,6 +261,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const registry = options.registry ?? new Registry();
   if (!options.registry) collectDefaultMetrics({ register: registry });
   const metrics = new GatewayMetrics(registry);
+  const threadRequests = options.thread === undefined ? undefined : metrics.threadRequests(registry).labels(String(options.thread));
   const keys = options.keys ?? new ApiKeys([]);
   const limiter = new RateLimiter(options.rateLimitRps ?? 2000);
   const corsOrigins = new Set(options.corsOrigins ?? []);
@@ -291,7 +296,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.onAborted(() => {
       state.aborted = true;
     });
-    void registry.metrics().then((text) => writeResponse(res, state, 200, registry.contentType, text));
+    void (options.metricsText ?? (() => registry.metrics()))().then((text) => writeResponse(res, state, 200, registry.contentType, text));
   });
 
   const routes = options.service ? apiRoutes(options.service, options) : [];
@@ -312,6 +317,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
       const finish = (status: number) => {
         metrics.requests.inc({ route: route.path, method: info.method, status: String(status) });
+        threadRequests?.inc();
         metrics.latencySeconds.observe({ route: route.path }, Number(process.hrtime.bigint() - startedAt) / 1e9);
       };
       const fail = (error: unknown) => {

@@ -1,0 +1,123 @@
+// `instock gateway` with GATEWAY_THREADS=2 against real Redis (gateway/threads.ts): both threads
+// serve one port, /metrics sums them whichever thread answers the scrape, a reservation placed
+// through one thread is the same through the other, a retry takes nothing twice, SIGTERM stops
+// every thread, and configurations that threads cannot serve are refused with a clear error.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { projectPath } from '../../config/paths.js';
+import { sampleNetwork, sampleSku, sampleStockEvents } from '../../engine/network/sample.js';
+import { RedisStore } from '../../engine/store/redis-store.js';
+import { redisUrl, requireService } from '../support/services.js';
+
+const redisUp = await requireService('redis');
+/** Redis db of this file (engine tests 9/10/13, gateway 11/12, processes 13). */
+const url = `${redisUrl}/14`;
+const key = 'threads-key-0123456789abcdef';
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function gateway(env: Record<string, string>, command = 'gateway'): { child: ChildProcess; ready: Promise<number>; exited: Promise<{ code: number | null; output: string }> } {
+  const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), command], {
+    env: { ...process.env, GATEWAY_PORT: '0', GATEWAY_API_KEYS: `t:${key}:availability:read+reservations:write+admin`, KAFKA_BROKERS: '', REDIS_CLUSTER_NODES: '', CLICKHOUSE_URL: '', SAMPLE_SKUS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  let onReady: (port: number) => void = () => {};
+  const ready = new Promise<number>((resolve) => (onReady = resolve));
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    const match = /gateway ready in \d+ ms on http:\/\/[^:]+:(\d+) .*, 2 threads\)/.exec(output);
+    if (match) onReady(Number(match[1]));
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<{ code: number | null; output: string }>((resolve) => child.once('exit', (code) => resolve({ code, output })));
+  return { child, ready, exited };
+}
+
+/** One request on a connection of its own (the kernel spreads connections, not requests, over the threads). */
+function call(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: { authorization: `Bearer ${key}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The value of one series in an exposition text (0 when absent). */
+function series(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
+describe.skipIf(!redisUp)('instock gateway with GATEWAY_THREADS=2 (real Redis)', () => {
+  it('serves one port from both threads, sums their metrics, shares reservations, and stops on SIGTERM', async () => {
+    const raw = new Redis(url);
+    await raw.flushdb();
+    raw.disconnect();
+    const store = RedisStore.connect({ url });
+    await store.applyEvents(sampleStockEvents(sampleNetwork(), { skus: 20, asOfMs: Date.UTC(2026, 0, 1) }));
+    await store.close();
+
+    const running = gateway({ REDIS_URL: url, GATEWAY_THREADS: '2' });
+    const port = await Promise.race([running.ready, running.exited.then(({ output }) => Promise.reject(new Error(`gateway exited:\n${output}`)))]);
+
+    const basket = { channel: 'web', lines: [1, 2, 3].map((i) => ({ sku: sampleSku(i), qty: 1 })), destination: { lat: 48.8566, lon: 2.3522 }, pickup: { near: { lat: 48.8566, lon: 2.3522 }, radiusKm: 50 } };
+    const answers = [];
+    for (let wave = 0; wave < 6; wave++) answers.push(...(await Promise.all(Array.from({ length: 10 }, () => call(port, 'POST', '/v1/availability', basket)))));
+    expect(answers.map((a) => a.status)).toEqual(Array(60).fill(200));
+    expect((JSON.parse(answers[0]!.text) as { options: unknown[] }).options.length).toBeGreaterThan(0);
+
+    // Every scrape, whichever thread takes it, gives the sum over both threads.
+    for (let scrape = 0; scrape < 4; scrape++) {
+      const { status, text } = await call(port, 'GET', '/metrics');
+      expect(status).toBe(200);
+      expect(series(text, 'instock_gateway_requests_total{route="/v1/availability",method="POST",status="200"}')).toBe(60);
+      const byThread = [series(text, 'instock_gateway_thread_requests_total{thread="0"}'), series(text, 'instock_gateway_thread_requests_total{thread="1"}')];
+      expect(byThread[0]! + byThread[1]!).toBe(60);
+      // 60 connections from as many ports: both threads took some.
+      expect(Math.min(...byThread)).toBeGreaterThan(0);
+      // Process-wide series once (from the main thread), not summed over threads.
+      expect(text.match(/^process_cpu_seconds_total /gm)).toHaveLength(1);
+    }
+
+    // A hold placed through one connection is the same reservation through the others, and a
+    // retry (on whichever thread) takes nothing twice.
+    const positions = JSON.parse((await call(port, 'GET', `/v1/positions/${sampleSku(1)}`)).text) as { positions: { location: string; onHand: number; reserved: number }[] };
+    const dc = positions.positions.filter((p) => p.location.startsWith('DC')).sort((a, b) => b.onHand - a.onHand)[0]!;
+    const hold = { reservationId: 'threads-r1', channel: 'web', lines: [{ sku: sampleSku(1), location: dc.location, qty: 2 }] };
+    const holds = await Promise.all(Array.from({ length: 8 }, () => call(port, 'POST', '/v1/reservations', hold)));
+    for (const h of holds) expect(JSON.parse(h.text)).toMatchObject({ id: 'threads-r1', state: 'held' });
+    for (let read = 0; read < 4; read++) {
+      expect(JSON.parse((await call(port, 'GET', '/v1/reservations/threads-r1')).text)).toMatchObject({ id: 'threads-r1', state: 'held' });
+      const after = JSON.parse((await call(port, 'GET', `/v1/positions/${sampleSku(1)}`)).text) as { positions: { location: string; reserved: number }[] };
+      expect(after.positions.find((p) => p.location === dc.location)!.reserved).toBe(dc.reserved + 2);
+    }
+
+    running.child.kill('SIGTERM');
+    const { code, output } = await running.exited;
+    expect(code).toBe(0);
+    expect(output).toContain('instock: stopping');
+  }, 60_000);
+
+  it('refuses threads without a shared store, and for `instock start`, saying what to set', async () => {
+    const memory = await gateway({ REDIS_URL: '', GATEWAY_THREADS: '2' }).exited;
+    expect(memory.code).not.toBe(0);
+    expect(memory.output).toMatch(/GATEWAY_THREADS=2 needs a shared store: set REDIS_URL or REDIS_CLUSTER_NODES/);
+    const start = await gateway({ REDIS_URL: url, GATEWAY_THREADS: '2' }, 'start').exited;
+    expect(start.code).not.toBe(0);
+    expect(start.output).toMatch(/threads are for `instock gateway`; `instock start` serves from one/);
+  }, 60_000);
+});
