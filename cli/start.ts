@@ -10,6 +10,7 @@
 
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MessagePort } from 'node:worker_threads';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { backends, type Config } from '../config/config.js';
 import { VelocityTracker } from '../engine/core/velocity.js';
@@ -26,7 +27,6 @@ import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
 import { freePort, GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
-import type { MessagePort } from 'node:worker_threads';
 
 /** What cli/start-history.ts gives `start`: the writer the in-process feeds use, analytics, close. */
 interface RunningHistory {
@@ -230,13 +230,16 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     threads?.broadcastChanges(changes);
   };
   closers.unshift(() => gateway.close());
+  const shutdown = async () => {
+    watcher?.close();
+    for (const close of closers) await close();
+    await store.close();
+  };
 
   if (link) {
     link.ready();
     await link.stopped;
-    watcher?.close();
-    for (const close of closers) await close();
-    await store.close();
+    await shutdown();
     return 0;
   }
   if (config.gatewayThreads > 1) {
@@ -252,9 +255,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
         },
       });
     } catch (error) {
-      watcher?.close();
-      for (const close of closers) await close();
-      await store.close();
+      await shutdown();
       throw error;
     }
     const running = threads;
@@ -285,8 +286,6 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
 
   await waitForSignal();
   write('instock: stopping');
-  watcher?.close();
-  for (const close of closers) await close();
-  await store.close();
+  await shutdown();
   return 0;
 }
