@@ -48,16 +48,11 @@ function loadNetwork(config: Config): NetworkConfig {
   return config.networkFile ? loadNetworkFile(config.networkFile) : sampleNetwork();
 }
 
-function apiKeys(config: Config): { keys: ApiKeys; generated?: string } {
+/** GATEWAY_API_KEYS, or one key with every scope: `generated` (a worker thread takes its main thread's), else a new one. */
+function apiKeys(config: Config, generated?: string): { keys: ApiKeys; generated?: string } {
   if (config.gatewayApiKeys) return { keys: new ApiKeys(parseApiKeys(config.gatewayApiKeys)) };
-  const secret = generateApiKey();
+  const secret = generated ?? generateApiKey();
   return { keys: new ApiKeys([{ name: 'embedded', secret, scopes }]), generated: secret };
-}
-
-/** A worker thread's keys: GATEWAY_API_KEYS, or the one the main thread generated. */
-function threadKeys(config: Config, data: ThreadData): { keys: ApiKeys; generated?: string } {
-  if (config.gatewayApiKeys || data.generatedKey === undefined) return apiKeys(config);
-  return { keys: new ApiKeys([{ name: 'embedded', secret: data.generatedKey, scopes }]), generated: data.generatedKey };
 }
 
 function waitForSignal(): Promise<void> {
@@ -114,7 +109,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   let submitEvents: GatewayOptions['submitEvents'];
   let analytics: GatewayOptions['analytics'];
 
-  const { keys, generated } = link ? threadKeys(config, asThread!.data) : apiKeys(config);
+  const { keys, generated } = apiKeys(config, asThread?.data.generatedKey);
 
   let kafka: KafkaClient | undefined;
   if (link) {

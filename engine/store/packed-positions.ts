@@ -163,8 +163,3 @@ export class DecodedPositions {
 export function rowsOf(sku: string, decoded: DecodedSku): PositionState[] {
   return decoded.locations.map((location, i) => ({ sku, location, onHand: decoded.onHand[i]!, reserved: decoded.reserved[i]!, version: decoded.versions[i]! }));
 }
-
-/** A SKU's packed positions into one PositionState per position, in the hash's order. */
-export function decodePackedPositions(sku: string, posKey: () => string, packed: Buffer, names: LocationNames = sharedNames): PositionState[] {
-  return rowsOf(sku, new DecodedSku(packed, posKey, names));
-}

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DecodedPositions, DecodedSku, decodePackedPositions, LocationNames } from '../../engine/store/packed-positions.js';
+import { DecodedPositions, DecodedSku, LocationNames, rowsOf } from '../../engine/store/packed-positions.js';
+
+/** A SKU's packed positions as readers get them: one PositionState per position, in the hash's order. */
+const decodePackedPositions = (sku: string, posKey: () => string, packed: Buffer) => rowsOf(sku, new DecodedSku(packed, posKey));
 
 /** A position value as position.lua packs it ('<Bi6i5i6I4i6i4Bi5', 38 bytes). */
 function position(snap: number, adj: number, reserved: number, positionVersion = 7, format = 3, dueSeconds = 0x7c7c7c7c): Buffer {
