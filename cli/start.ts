@@ -26,6 +26,7 @@ import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
+import { ThreadStore } from '../gateway/thread-store.js';
 import { freePort, GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
 
 /** What cli/start-history.ts gives `start`: the writer the in-process feeds use, analytics, close. */
@@ -77,14 +78,13 @@ export interface AsThread {
 
 export async function start(config: Config, role: 'start' | 'gateway', asThread?: AsThread): Promise<number> {
   const t0 = Date.now();
-  if (config.gatewayThreads > 1 && role === 'start') throw new Error(`GATEWAY_THREADS=${config.gatewayThreads}: threads are for \`instock gateway\`; \`instock start\` serves from one (set GATEWAY_THREADS=1)`);
-  if (config.gatewayThreads > 1 && backends(config).store === 'memory') throw new Error(`GATEWAY_THREADS=${config.gatewayThreads} needs a shared store: set REDIS_URL or REDIS_CLUSTER_NODES (each thread's in-memory store would be another inventory)`);
   const link = asThread ? new ThreadLink(asThread.port) : undefined;
   const registry = new Registry();
   // Process-wide series once, from the main thread (the threads' metrics are summed).
   if (!link) collectDefaultMetrics({ register: registry });
   link?.serveMetrics(registry);
-  const store: InventoryStore = openStore(config);
+  // A thread of a gateway on the in-memory store uses the main thread's (another would be another inventory).
+  const store: InventoryStore = link && asThread?.data.mainStore ? new ThreadStore(link) : openStore(config);
   // Location statuses live in the store: a pause set on one gateway reaches every process on it.
   const network = new NetworkState(loadNetwork(config), store);
   const watcher = config.networkFile
@@ -116,6 +116,8 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     // A worker's feeds go through the main thread (one Kafka client per process).
     feeds = link.feeds;
     link.onChanges((changes) => liveSink.push?.(changes));
+    if (asThread?.data.analytics) analytics = link.analytics;
+    if (asThread?.data.submitEvents) submitEvents = link.submitEvents;
   } else if (config.kafkaBrokers.length > 0) {
     const { kafkaClient } = await import('../connectors/kafka.js');
     kafka = kafkaClient(config.kafkaBrokers, `instock-${role}`, config.logLevel);
@@ -200,31 +202,40 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     }
   }
 
-  const service = new GatewayService(store, network, feeds);
-  closers.unshift(() => service.close());
   const corsOrigins = config.gatewayCorsOrigins.split(',').map((s) => s.trim()).filter(Boolean);
   let threads: GatewayThreads | undefined;
-  const gateway = await startGateway({
-    host: config.gatewayHost,
-    port: asThread ? asThread.data.port : config.gatewayThreads > 1 && config.gatewayPort === 0 ? await freePort(config.gatewayHost) : config.gatewayPort,
-    ...(config.gatewayThreads > 1 ? { thread: asThread?.data.index ?? 0, metricsText: () => (link ? link.metricsText() : threads ? threads.metricsText() : registry.metrics()) } : {}),
-    registry,
-    service,
-    keys,
-    rateLimitRps: config.gatewayRateLimitRps,
-    corsOrigins,
-    ready: async () => {
-      await store.positions('__ready__', Date.now());
-      return true;
-    },
-    ...(analytics ? { analytics } : {}),
-    ...(submitEvents ? { submitEvents } : {}),
-  });
+  // With threads on the in-memory store, the main thread keeps the store (and the in-process
+  // stream) and runs the threads' store operations; it serves no HTTP itself: requests of its own
+  // would delay every thread's reads (the main thread was the one saturated, the others waited).
+  const mainServes = link !== undefined || config.gatewayThreads === 1 || kinds.store !== 'memory';
+  const port = asThread ? asThread.data.port : config.gatewayThreads > 1 && config.gatewayPort === 0 ? await freePort(config.gatewayHost) : config.gatewayPort;
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  if (mainServes) {
+    const service = new GatewayService(store, network, feeds);
+    closers.unshift(() => service.close());
+    const running = await startGateway({
+      host: config.gatewayHost,
+      port,
+      ...(config.gatewayThreads > 1 ? { thread: asThread?.data.index ?? 0, metricsText: () => (link ? link.metricsText() : threads ? threads.metricsText() : registry.metrics()) } : {}),
+      registry,
+      service,
+      keys,
+      rateLimitRps: config.gatewayRateLimitRps,
+      corsOrigins,
+      ready: async () => {
+        await store.positions('__ready__', Date.now());
+        return true;
+      },
+      ...(analytics ? { analytics } : {}),
+      ...(submitEvents ? { submitEvents } : {}),
+    });
+    closers.unshift(() => running.close());
+    gateway = running;
+  }
   liveSink.push = (changes) => {
-    gateway.live?.onChanges(changes);
+    gateway?.live?.onChanges(changes);
     threads?.broadcastChanges(changes);
   };
-  closers.unshift(() => gateway.close());
   const shutdown = async () => {
     watcher?.close();
     for (const close of closers) await close();
@@ -239,9 +250,14 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(config.gatewayThreads - 1, { port: gateway.port, generatedKey: generated }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: gateway?.port ?? port, generatedKey: generated }, {
         registry,
         feeds,
+        services: {
+          ...(kinds.store === 'memory' ? { store: { store, locations: () => network.current().locations } } : {}),
+          ...(analytics ? { analytics } : {}),
+          ...(submitEvents ? { submitEvents } : {}),
+        },
         onFailure: (message) => {
           // A thread that died leaves its share of new connections unserved: stop, so that the
           // process supervisor restarts the whole gateway.
@@ -262,7 +278,8 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }, expirySweepMs);
   closers.unshift(() => clearInterval(sweeper));
 
-  const url = `http://${config.gatewayHost}:${gateway.port}`;
+  const servedPort = gateway?.port ?? port;
+  const url = `http://${config.gatewayHost}:${servedPort}`;
   const stateFile = join(config.dataDir, 'embedded.json');
   if (role === 'start') {
     mkdirSync(config.dataDir, { recursive: true });
@@ -271,11 +288,11 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     closers.push(() => rmSync(stateFile, { force: true }));
   }
 
-  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: ${history ? kinds.history : 'none'}${threads ? `, ${threads.size + 1} threads` : ''})`);
+  write(`instock ${role === 'start' ? '' : 'gateway '}ready in ${Date.now() - t0} ms on ${url}  (stream: ${kinds.stream}, store: ${kinds.store}, history: ${history ? kinds.history : 'none'}${threads ? `, ${config.gatewayThreads} gateway threads${mainServes ? '' : ' beside the store\'s'}` : ''})`);
   write(`network: ${network.current().locations.length} locations, channels ${network.current().channels.map((c) => c.id).join(', ')}${config.networkFile ? ` from ${config.networkFile} (reloaded on change)` : ' (built-in sample; set NETWORK_FILE for yours)'}`);
   if (generated) write(`API key (every scope; set GATEWAY_API_KEYS for your own): ${generated}`);
   else write(`API keys: ${keys.size} from GATEWAY_API_KEYS`);
-  write(`OpenAPI: ${url}/openapi.json   metrics: ${url}/metrics   live stock: ws://${config.gatewayHost}:${gateway.port}/v1/live`);
+  write(`OpenAPI: ${url}/openapi.json   metrics: ${url}/metrics   live stock: ws://${config.gatewayHost}:${servedPort}/v1/live`);
   write('try:');
   write(`  ${firstCurl(url, generated ?? '<your key>', network.current())}`);
 

@@ -9,13 +9,18 @@
 // - live stock: every change the main thread receives is posted to each worker's live hub;
 // - metrics: /metrics on any thread answers the sum over all threads (prom-client's
 //   AggregatorRegistry), so a scrape does not depend on which thread it reached.
-// Threads need a shared store (Redis): each in-memory store would be a different inventory.
+// - the in-memory store (the embedded default): a thread's store operations and reads run on the
+//   main thread's store (gateway/thread-store.ts); with Redis each thread has its own connection;
+// - `instock start`'s analytics and event submission run on the main thread.
 
 import { createServer } from 'node:net';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
+import type { InventoryStore } from '../engine/store/types.js';
+import type { GatewayOptions } from './server.js';
 import type { AvailabilitySample, GatewayFeeds } from './service.js';
+import { fromWireError, PositionsServer, storeMethods, wireError, type MainStoreLink, type PositionsReply, type StoreMethod, type WireError } from './thread-store.js';
 
 /** What a worker thread starts with. */
 export interface ThreadData {
@@ -25,11 +30,40 @@ export interface ThreadData {
   port: number;
   /** The key the main thread generated when GATEWAY_API_KEYS is empty. */
   generatedKey: string | undefined;
+  /** The store is the main thread's (in memory): ask it (ThreadStore), do not open one. */
+  mainStore: boolean;
+  /** Routes the main thread answers for the threads (`instock start`). */
+  analytics: boolean;
+  submitEvents: boolean;
 }
+
+/** What the main thread runs for its workers (see ThreadData). */
+export interface MainServices {
+  /** The in-memory store, when the workers use the main thread's; `locations` numbers their reads. */
+  store?: { store: InventoryStore; locations: () => { id: string }[] };
+  analytics?: GatewayOptions['analytics'];
+  submitEvents?: GatewayOptions['submitEvents'];
+}
+
+type Analytics = NonNullable<GatewayOptions['analytics']>;
+type SubmitEvents = NonNullable<GatewayOptions['submitEvents']>;
 
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
-type ToWorker = { type: 'changes'; changes: AtpChange[] } | { type: 'metricsJson'; id: number } | { type: 'metricsText'; id: number; text: string } | { type: 'stop' };
+type ToWorker =
+  | { type: 'changes'; changes: AtpChange[] }
+  | { type: 'metricsJson'; id: number }
+  | { type: 'metricsText'; id: number; text: string }
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'failure'; id: number; error: WireError }
+  | { type: 'stop' };
+
+/** What a worker asks the main thread to run (answered by result or failure). */
+type Request =
+  | { type: 'store'; method: StoreMethod; args: unknown[] }
+  | { type: 'positions'; skus: string[]; nowMs: number; namesVersion: number }
+  | { type: 'analytics'; query: Parameters<Analytics>[0] }
+  | { type: 'submitEvents'; events: unknown[] };
 
 type ToMain =
   | { type: 'ready' }
@@ -37,7 +71,8 @@ type ToMain =
   | { type: 'changes'; changes: AtpChange[] }
   | { type: 'sample'; sample: AvailabilitySample }
   | { type: 'metricsJson'; id: number; json: MetricsJson }
-  | { type: 'metricsText'; id: number };
+  | { type: 'metricsText'; id: number }
+  | { type: 'request'; id: number; request: Request };
 
 /**
  * A free port for every thread to listen on: uWebSockets.js shares a port between listeners only
@@ -63,18 +98,23 @@ export class GatewayThreads {
   private nextId = 0;
   private readonly pendingJson = new Map<number, { left: number; json: MetricsJson[]; done: () => void }>();
   private stopping = false;
+  private readonly positions: PositionsServer | undefined;
 
   private constructor(
     private readonly registry: Registry,
     private readonly feeds: GatewayFeeds,
     private readonly onFailure: (message: string) => void,
-  ) {}
+    private readonly services: MainServices,
+  ) {
+    this.positions = services.store ? new PositionsServer(services.store.store, services.store.locations) : undefined;
+  }
 
   /** Starts `count` worker threads (cli/gateway-thread.js) and resolves once each is serving. */
-  static async start(count: number, data: Omit<ThreadData, 'index'>, deps: { registry: Registry; feeds: GatewayFeeds; onFailure: (message: string) => void }): Promise<GatewayThreads> {
-    const threads = new GatewayThreads(deps.registry, deps.feeds, deps.onFailure);
+  static async start(count: number, data: Pick<ThreadData, 'port' | 'generatedKey'>, deps: { registry: Registry; feeds: GatewayFeeds; services: MainServices; onFailure: (message: string) => void }): Promise<GatewayThreads> {
+    const threads = new GatewayThreads(deps.registry, deps.feeds, deps.onFailure, deps.services);
+    const services = { mainStore: deps.services.store !== undefined, analytics: deps.services.analytics !== undefined, submitEvents: deps.services.submitEvents !== undefined };
     try {
-      await Promise.all(Array.from({ length: count }, (_, k) => threads.spawn({ ...data, index: k + 1 })));
+      await Promise.all(Array.from({ length: count }, (_, k) => threads.spawn({ ...data, ...services, index: k + 1 })));
     } catch (error) {
       threads.stopping = true;
       await Promise.all(threads.workers.map((worker) => worker.terminate()));
@@ -130,6 +170,37 @@ export class GatewayThreads {
       case 'metricsText':
         void this.metricsText().then((text) => worker.postMessage({ type: 'metricsText', id: message.id, text } satisfies ToWorker));
         return;
+      case 'request': {
+        const id = message.id;
+        this.run(message.request).then(
+          ({ value, transfer }) => worker.postMessage({ type: 'result', id, value } satisfies ToWorker, transfer),
+          (error: unknown) => worker.postMessage({ type: 'failure', id, error: wireError(error) } satisfies ToWorker),
+        );
+        return;
+      }
+    }
+  }
+
+  /** A worker's request, run here; `transfer`: what its answer moves rather than copies. */
+  private async run(request: Request): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
+    const { store, analytics, submitEvents } = this.services;
+    switch (request.type) {
+      case 'positions': {
+        if (!this.positions) throw new Error('this gateway has no main-thread store');
+        const reply = await this.positions.read(request.skus, request.nowMs, request.namesVersion);
+        return { value: reply, transfer: [reply.data.buffer as ArrayBuffer] };
+      }
+      case 'store': {
+        if (!store || !storeMethods.includes(request.method)) throw new Error(`no store method ${request.method} on the main thread`);
+        const method = store.store[request.method] as (...args: unknown[]) => Promise<unknown>;
+        return { value: await method.apply(store.store, request.args) };
+      }
+      case 'analytics':
+        if (!analytics) throw new Error('this gateway has no analytics');
+        return { value: await analytics(request.query) };
+      case 'submitEvents':
+        if (!submitEvents) throw new Error('this gateway takes no events');
+        return { value: await submitEvents(request.events) };
     }
   }
 
@@ -181,10 +252,14 @@ export class GatewayThreads {
   }
 }
 
-/** A worker thread's side: its feeds go to the main thread, live changes and stop come from it. */
-export class ThreadLink {
+/**
+ * A worker thread's side: its feeds go to the main thread, live changes and stop come from it, and
+ * what runs on the main thread (its store, analytics, event submission) is asked through it.
+ */
+export class ThreadLink implements MainStoreLink {
   private nextId = 0;
   private readonly pendingText = new Map<number, (text: string) => void>();
+  private readonly pendingRequests = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   private changeListener: (changes: AtpChange[]) => void = () => {};
   private registry: Registry | undefined;
   readonly stopped: Promise<void>;
@@ -210,6 +285,14 @@ export class ThreadLink {
           this.pendingText.get(message.id)?.(message.text);
           this.pendingText.delete(message.id);
           return;
+        case 'result':
+        case 'failure': {
+          const pending = this.pendingRequests.get(message.id);
+          this.pendingRequests.delete(message.id);
+          if (message.type === 'result') pending?.resolve(message.value);
+          else pending?.reject(fromWireError(message.error));
+          return;
+        }
         case 'stop':
           stop();
           return;
@@ -220,6 +303,25 @@ export class ThreadLink {
   private post(message: ToMain): void {
     this.port.postMessage(message);
   }
+
+  private request(request: Request): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pendingRequests.set(id, { resolve, reject });
+      this.post({ type: 'request', id, request });
+    });
+  }
+
+  call(method: StoreMethod, args: unknown[]): Promise<unknown> {
+    return this.request({ type: 'store', method, args });
+  }
+
+  readPositions(skus: string[], nowMs: number, namesVersion: number): Promise<PositionsReply> {
+    return this.request({ type: 'positions', skus, nowMs, namesVersion }) as Promise<PositionsReply>;
+  }
+
+  readonly analytics: Analytics = (query) => this.request({ type: 'analytics', query }) as ReturnType<Analytics>;
+  readonly submitEvents: SubmitEvents = (events) => this.request({ type: 'submitEvents', events }) as ReturnType<SubmitEvents>;
 
   /** This thread's metrics, which the main thread adds to its own and the other threads'. */
   serveMetrics(registry: Registry): void {

@@ -1,10 +1,16 @@
-// `instock gateway` with GATEWAY_THREADS=2 against real Redis (gateway/threads.ts): both threads
-// serve one port, /metrics sums them whichever thread answers the scrape, a reservation placed
-// through one thread is the same through the other, a retry takes nothing twice, SIGTERM stops
-// every thread, and configurations that threads cannot serve are refused with a clear error.
+// Gateway threads (gateway/threads.ts). `instock gateway` with GATEWAY_THREADS=2 against real
+// Redis: both threads serve one port, /metrics sums them whichever thread answers the scrape, a
+// reservation placed through one thread is the same through the other, a retry takes nothing
+// twice, SIGTERM stops every thread. `instock start` on its embedded default with
+// GATEWAY_THREADS=2: two threads serve from the main thread's in-memory store (stock events sent
+// through any thread are read through every other, holds are taken once, errors keep their
+// status), and a thread count out of range is refused with a clear error.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../config/paths.js';
@@ -21,7 +27,7 @@ afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
 
-function gateway(env: Record<string, string>, command = 'gateway'): { child: ChildProcess; ready: Promise<number>; exited: Promise<{ code: number | null; output: string }> } {
+function gateway(env: Record<string, string>, command: 'gateway' | 'start' = 'gateway'): { child: ChildProcess; ready: Promise<number>; exited: Promise<{ code: number | null; output: string }> } {
   const child = spawn(process.execPath, [projectPath('bin', 'instock.js'), command], {
     env: { ...process.env, GATEWAY_PORT: '0', GATEWAY_API_KEYS: `t:${key}:availability:read+reservations:write+admin`, KAFKA_BROKERS: '', REDIS_CLUSTER_NODES: '', CLICKHOUSE_URL: '', SAMPLE_SKUS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,7 +38,7 @@ function gateway(env: Record<string, string>, command = 'gateway'): { child: Chi
   const ready = new Promise<number>((resolve) => (onReady = resolve));
   const collect = (chunk: Buffer) => {
     output += chunk.toString();
-    const match = /gateway ready in \d+ ms on http:\/\/[^:]+:(\d+) .*, 2 threads\)/.exec(output);
+    const match = /ready in \d+ ms on http:\/\/[^:]+:(\d+) .*, 2 gateway threads/.exec(output);
     if (match) onReady(Number(match[1]));
   };
   child.stdout!.on('data', collect);
@@ -112,12 +118,66 @@ describe.skipIf(!redisUp)('instock gateway with GATEWAY_THREADS=2 (real Redis)',
     expect(output).toContain('instock: stopping');
   }, 60_000);
 
-  it('refuses threads without a shared store, and for `instock start`, saying what to set', async () => {
-    const memory = await gateway({ REDIS_URL: '', GATEWAY_THREADS: '2' }).exited;
-    expect(memory.code).not.toBe(0);
-    expect(memory.output).toMatch(/GATEWAY_THREADS=2 needs a shared store: set REDIS_URL or REDIS_CLUSTER_NODES/);
-    const start = await gateway({ REDIS_URL: url, GATEWAY_THREADS: '2' }, 'start').exited;
-    expect(start.code).not.toBe(0);
-    expect(start.output).toMatch(/threads are for `instock gateway`; `instock start` serves from one/);
+  it('refuses a thread count out of range, saying what is accepted', async () => {
+    for (const threads of ['0', '65', 'two']) {
+      const refused = await gateway({ REDIS_URL: url, GATEWAY_THREADS: threads }).exited;
+      expect(refused.code).not.toBe(0);
+      expect(refused.output).toContain(`GATEWAY_THREADS`);
+      expect(refused.output).toContain('an integer between 1 and 64');
+    }
   }, 60_000);
+});
+
+describe('instock start (embedded default) with GATEWAY_THREADS=2', () => {
+  it('serves from two threads on the main thread\'s in-memory store: events, reads, holds and errors agree on every thread', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'instock-threads-'));
+    const running = gateway({ REDIS_URL: '', GATEWAY_THREADS: '2', SAMPLE_SKUS: '20', INSTOCK_DATA_DIR: dataDir }, 'start');
+    const port = await Promise.race([running.ready, running.exited.then(({ output }) => Promise.reject(new Error(`instock start exited:\n${output}`)))]);
+    const sku = sampleSku(3);
+    const network = sampleNetwork();
+
+    // Stock sent through whichever thread takes the connection is what every connection reads.
+    const atpOf = async () => {
+      const answers = await Promise.all(Array.from({ length: 12 }, () => call(port, 'POST', '/v1/availability/skus', { channel: 'web', skus: [sku] })));
+      return answers.map((a) => {
+        expect(a.status).toBe(200);
+        return (JSON.parse(a.text) as { items: { atp: number }[] }).items[0]!.atp;
+      });
+    };
+    const zero = network.locations.map((l, i) => ({ type: 'snapshot', eventId: `z-${i}`, sku, location: l.id, qty: 0, asOf: Date.UTC(2026, 5, 1) }));
+    expect((await call(port, 'POST', '/v1/events', { events: zero })).status).toBe(200);
+    expect(await atpOf()).toEqual(Array(12).fill(0));
+    const dc = network.locations.find((l) => l.id.startsWith('DC'))!.id;
+    expect((await call(port, 'POST', '/v1/events', { events: [{ type: 'snapshot', eventId: 'z-dc', sku, location: dc, qty: 40, asOf: Date.UTC(2026, 5, 2) }] })).status).toBe(200);
+    const stocked = await atpOf();
+    expect(stocked[0]).toBeGreaterThan(0);
+    expect(new Set(stocked).size).toBe(1);
+
+    // A hold sent 8 times at once over separate connections is taken once; every thread reads it.
+    const hold = { reservationId: 'embedded-r1', channel: 'web', lines: [{ sku, location: dc, qty: 5 }] };
+    const holds = await Promise.all(Array.from({ length: 8 }, () => call(port, 'POST', '/v1/reservations', hold)));
+    for (const h of holds) expect(JSON.parse(h.text)).toMatchObject({ id: 'embedded-r1', state: 'held' });
+    expect(await atpOf()).toEqual(Array(12).fill(stocked[0]! - 5));
+    const positions = JSON.parse((await call(port, 'GET', `/v1/positions/${sku}`)).text) as { positions: { location: string; onHand: number; reserved: number }[] };
+    expect(positions.positions.find((p) => p.location === dc)).toMatchObject({ onHand: 40, reserved: 5 });
+
+    // The store's errors keep their status through a thread.
+    for (let k = 0; k < 4; k++) {
+      const missing = await call(port, 'POST', '/v1/reservations/nobody/confirm');
+      expect(missing.status).toBe(404);
+      expect(JSON.parse(missing.text)).toMatchObject({ code: 'unknown_reservation' });
+    }
+
+    // Both threads served (the main thread keeps the store and serves none).
+    const { text } = await call(port, 'GET', '/metrics');
+    const byThread = [series(text, 'instock_gateway_thread_requests_total{thread="1"}'), series(text, 'instock_gateway_thread_requests_total{thread="2"}')];
+    expect(Math.min(...byThread)).toBeGreaterThan(0);
+    expect(series(text, 'instock_gateway_thread_requests_total{thread="0"}')).toBe(0);
+
+    running.child.kill('SIGTERM');
+    const { code, output } = await running.exited;
+    expect(code).toBe(0);
+    expect(output).toContain('instock: stopping');
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 90_000);
 });
