@@ -9,9 +9,10 @@
 //   p99 latency at 70 % of max      (requests paced evenly, paced-load.ts)  target < 10 ms
 //                                   next to the same paced load on the fixed-response endpoint
 //
-// Each server is its own process (`instock start`, `instock gateway` with GATEWAY_THREADS=2 on
-// the same Redis, or benchmarks/fixed-server.ts), so the load generator and the server do not
-// share an event loop. Redis is the benchmark's own redis-server.
+// Each server is its own process (`instock start` on the in-memory store, on one thread and with
+// GATEWAY_THREADS=2, `instock start` on Redis, `instock gateway` with GATEWAY_THREADS=2 on the same
+// Redis, or benchmarks/fixed-server.ts), so the load generator and the server do not share an
+// event loop. Redis is the benchmark's own redis-server.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -147,6 +148,9 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     progress('starting the embedded gateway (in-memory store, sample network and stock)');
     const memory = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, ready);
     servers.push(memory);
+    progress('starting the embedded gateway again with GATEWAY_THREADS=2 (two threads on the main thread\'s in-memory store)');
+    const memoryThreaded = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'memory-threads') }, ready);
+    servers.push(memoryThreaded);
     progress('starting the gateway on Redis (sample stock loaded into the benchmark redis-server)');
     const redis = await spawnServer([bin, 'start'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, ready);
     servers.push(redis);
@@ -156,6 +160,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     servers.push(threaded);
 
     const bytes = await responseBytes(memory.port, bodies[0]!);
+    await responseBytes(memoryThreaded.port, bodies[0]!);
     await responseBytes(redis.port, bodies[0]!);
     await responseBytes(threaded.port, bodies[0]!);
     progress(`a 12-line answer is ${bytes} bytes; starting the fixed-response endpoint with that size`);
@@ -173,13 +178,14 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
 
     for (const [name, server] of [
       ['embedded (in-memory)', memory],
+      ['embedded, 2 gateway threads', memoryThreaded],
       ['Redis', redis],
       ['Redis, 2 gateway threads', threaded],
     ] as const) {
       progress(`${name}: max throughput, ${rounds} rounds of ${roundSec} s alternating with the fixed-response endpoint (the floor), ${connections} connections`);
       const gateway = { name: 'gateway process (all threads)', pid: server.child.pid };
       const gatewayMain = { name: 'gateway main thread', pid: server.child.pid, tid: server.child.pid };
-      const metered = [loadGenerator, gateway, gatewayMain, ...(server !== memory ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
+      const metered = [loadGenerator, gateway, gatewayMain, ...(server === redis || server === threaded ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
       // Unrecorded first: the first seconds of a load find cold code in both servers and in the load
       // generator (a first floor round measured 39,554 req/s, the next two 64,000-69,000).
       await load(fixed.port, bodies, { connections, durationSec: warmupSec });
