@@ -63,7 +63,6 @@ export class PositionsServer {
   private index = new Map<string, number>();
   private readonly names: string[] = [];
   private lastNetwork: unknown;
-  private buffer = new Float64Array(4_096);
 
   constructor(
     private readonly store: InventoryStore,
@@ -84,15 +83,18 @@ export class PositionsServer {
     if (grown) this.index = grown;
   }
 
+  /** The reply's data is a view on a buffer of its own, for the caller to move to the thread. */
   async read(skus: string[], nowMs: number, namesVersion: number): Promise<PositionsReply> {
     this.refreshIndex();
+    // Sized for ~the network's locations per SKU; grown if a SKU has more.
+    let data = new Float64Array(skus.length * (1 + 3 * Math.max(8, this.names.length)));
     let at = 0;
     let countAt = -1;
     const ensure = (more: number) => {
-      if (at + more <= this.buffer.length) return;
-      const bigger = new Float64Array(Math.max(this.buffer.length * 2, at + more));
-      bigger.set(this.buffer.subarray(0, at));
-      this.buffer = bigger;
+      if (at + more <= data.length) return;
+      const bigger = new Float64Array(Math.max(data.length * 2, at + more));
+      bigger.set(data.subarray(0, at));
+      data = bigger;
     };
     let line = -1;
     await this.store.forEachPosition(skus, nowMs, this.index, (l, column, onHand, reserved) => {
@@ -101,20 +103,20 @@ export class PositionsServer {
         ensure(1);
         line += 1;
         countAt = at;
-        this.buffer[at++] = 0;
+        data[at++] = 0;
       }
       ensure(3);
-      this.buffer[countAt] = this.buffer[countAt]! + 1;
-      this.buffer[at++] = column;
-      this.buffer[at++] = onHand;
-      this.buffer[at++] = reserved;
+      data[countAt] = data[countAt]! + 1;
+      data[at++] = column;
+      data[at++] = onHand;
+      data[at++] = reserved;
     });
     while (line < skus.length - 1) {
       ensure(1);
       line += 1;
-      this.buffer[at++] = 0;
+      data[at++] = 0;
     }
-    const reply: PositionsReply = { data: this.buffer.slice(0, at), namesVersion: this.names.length };
+    const reply: PositionsReply = { data: data.subarray(0, at), namesVersion: this.names.length };
     if (namesVersion !== this.names.length) reply.names = this.names.slice();
     return reply;
   }
