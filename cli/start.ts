@@ -232,6 +232,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     closers.unshift(() => running.close());
     gateway = running;
   }
+  const servedPort = gateway?.port ?? port;
   liveSink.push = (changes) => {
     gateway?.live?.onChanges(changes);
     threads?.broadcastChanges(changes);
@@ -250,7 +251,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: gateway?.port ?? port, generatedKey: generated }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated }, {
         registry,
         feeds,
         services: {
@@ -278,7 +279,6 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }, expirySweepMs);
   closers.unshift(() => clearInterval(sweeper));
 
-  const servedPort = gateway?.port ?? port;
   const url = `http://${config.gatewayHost}:${servedPort}`;
   const stateFile = join(config.dataDir, 'embedded.json');
   if (role === 'start') {

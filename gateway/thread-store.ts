@@ -14,6 +14,7 @@
 
 import { DomainError, InvariantError, type DomainErrorCode } from '../engine/core/errors.js';
 import { checkId } from '../engine/store/validate.js';
+import { TurnBatch } from '../engine/store/turn-batch.js';
 import type { InventoryStore, PositionVisitor } from '../engine/store/types.js';
 import { HttpProblem } from './http.js';
 
@@ -131,17 +132,29 @@ export interface MainStoreLink {
 /** A batch of reads at most: one message's SKUs (a basket has at most 100 lines, a PLP call 500). */
 const batchSkusMax = 2_000;
 
-interface PendingRead {
-  skus: string[];
-  resolve: (reply: { data: Float64Array; at: number }) => void;
-  reject: (error: unknown) => void;
+/** A caller's part of a batch's reply: the reply, and where its first SKU's count is. */
+interface ReadPart {
+  data: Float64Array;
+  at: number;
+}
+
+/** Each caller's part starts where the SKUs before it end (TurnBatch's split). */
+function readParts(data: Float64Array, counts: number[]): ReadPart[] {
+  const parts: ReadPart[] = [];
+  let o = 0;
+  for (const count of counts) {
+    parts.push({ data, at: o });
+    for (let line = 0; line < count; line++) o += 1 + 3 * data[o]!;
+  }
+  return parts;
 }
 
 /** A gateway thread's store: the main thread's, through `link`. */
 export class ThreadStore implements InventoryStore {
   readonly kind = 'memory' as const;
-  private pending: PendingRead[] = [];
-  private pendingSkus = 0;
+  /** Reads asked in one turn go in one message (engine/store/turn-batch.ts). */
+  private readonly reads = new TurnBatch<Float64Array, ReadPart>(batchSkusMax, (skus) => this.readBatch(skus), readParts);
+  /** The latest clock of the callers of the batch being gathered. */
   private pendingNowMs = 0;
   private names: string[] = [];
   /** The main thread's location numbers → the caller's columns, per columns map and names version. */
@@ -171,14 +184,9 @@ export class ThreadStore implements InventoryStore {
   async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
     // Checked here: one bad SKU must fail its own request, not the batch it would travel in.
     for (const sku of skus) checkId('sku', sku);
-    const { data, at } = await new Promise<{ data: Float64Array; at: number }>((resolve, reject) => {
-      this.pending.push({ skus, resolve, reject });
-      this.pendingSkus += skus.length;
-      // The batch reads at the latest clock of its callers (a hold due by then is released first).
-      this.pendingNowMs = Math.max(this.pendingNowMs, nowMs);
-      if (this.pendingSkus >= batchSkusMax) this.flush();
-      else if (this.pending.length === 1) setImmediate(this.flush);
-    });
+    // The batch reads at the latest clock of its callers (a hold due by then is released first).
+    this.pendingNowMs = Math.max(this.pendingNowMs, nowMs);
+    const { data, at } = await this.reads.get(skus);
     const byIndex = this.columnsFor(columns);
     let o = at;
     for (let line = 0; line < skus.length; line++) {
@@ -200,27 +208,12 @@ export class ThreadStore implements InventoryStore {
     return byIndex;
   }
 
-  private readonly flush = (): void => {
-    const batch = this.pending;
-    if (batch.length === 0) return;
+  /** Sends a batch: its clock is taken (and the next batch's started) before the first await. */
+  private async readBatch(skus: string[]): Promise<Float64Array> {
     const nowMs = this.pendingNowMs;
-    this.pending = [];
-    this.pendingSkus = 0;
     this.pendingNowMs = 0;
-    const skus = batch.length === 1 ? batch[0]!.skus : batch.flatMap((caller) => caller.skus);
-    this.link.readPositions(skus, nowMs, this.names.length).then(
-      (reply) => {
-        if (reply.names) this.names = reply.names;
-        // Each caller's part starts where the SKUs before it end.
-        let o = 0;
-        for (const caller of batch) {
-          caller.resolve({ data: reply.data, at: o });
-          for (let line = 0; line < caller.skus.length; line++) o += 1 + 3 * reply.data[o]!;
-        }
-      },
-      (error: unknown) => {
-        for (const caller of batch) caller.reject(error);
-      },
-    );
-  };
+    const reply = await this.link.readPositions(skus, nowMs, this.names.length);
+    if (reply.names) this.names = reply.names;
+    return reply.data;
+  }
 }

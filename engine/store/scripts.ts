@@ -8,6 +8,7 @@ import { projectPath } from '../../config/paths.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { shardOf, type KeyBuilder } from './keys.js';
 import { DecodedPositions, rowsOf, type DecodedSku } from './packed-positions.js';
+import { TurnBatch } from './turn-batch.js';
 import type { LineRule, PositionState, Shortfall, StockEvent } from './types.js';
 
 const luaDir = projectPath('engine', 'store', 'lua');
@@ -41,63 +42,24 @@ export interface BasketCall {
   expiresAtMs: number;
 }
 
-/** Keys per MGET of read views: a batch past this is sent as several (bounds one command's reply). */
+/** Keys per MGET of read views: a batch that reaches this is sent at once (bounds one command's reply). */
 const viewBatchKeysMax = 1_200;
 
-/**
- * The read views that callers ask for in one turn of the event loop, taken with one MGET. The
- * gateway handles every request that one poll of its sockets brings before it sends anything
- * (setImmediate runs after the poll): a write to Redis per basket cost a sixth of the gateway's
- * thread (CPU profile, `writeUtf8String` in the socket write). Values are as live as one MGET
- * per caller: every caller's keys are read by a command sent after it asked.
- */
-class ViewBatch {
-  private pending: { keys: string[]; resolve: (views: (Buffer | null)[]) => void; reject: (error: unknown) => void }[] = [];
-  private pendingKeys = 0;
-
-  constructor(private readonly redis: Redis) {}
-
-  get(keys: string[]): Promise<(Buffer | null)[]> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ keys, resolve, reject });
-      this.pendingKeys += keys.length;
-      if (this.pendingKeys >= viewBatchKeysMax) this.flush();
-      else if (this.pending.length === 1) setImmediate(this.flush);
-    });
-  }
-
-  private readonly flush = (): void => {
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    this.pendingKeys = 0;
-    if (batch.length === 1) {
-      const only = batch[0]!;
-      this.redis.mgetBuffer(...only.keys).then(only.resolve, only.reject);
-      return;
-    }
-    const keys: string[] = [];
-    for (const caller of batch) for (const key of caller.keys) keys.push(key);
-    this.redis.mgetBuffer(...keys).then(
-      (views) => {
-        let at = 0;
-        for (const caller of batch) {
-          caller.resolve(views.slice(at, at + caller.keys.length));
-          at += caller.keys.length;
-        }
-      },
-      (error: unknown) => {
-        for (const caller of batch) caller.reject(error);
-      },
-    );
-  };
+/** Each caller's views out of one MGET's (TurnBatch's split). */
+function viewsOf(views: (Buffer | null)[], counts: number[]): (Buffer | null)[][] {
+  if (counts.length === 1) return [views];
+  let at = 0;
+  return counts.map((count) => views.slice(at, (at += count)));
 }
 
 export class Scripts {
   private readonly call: Record<ScriptName, Caller>;
   private readonly callBuffer: Record<ScriptName, BufferCaller>;
-  /** Standalone only (readDecodedMany). */
-  private readonly views: ViewBatch;
+  /**
+   * Standalone only (readDecodedMany): the read views asked in one turn, taken with one MGET (a
+   * write to Redis per basket cost a sixth of the gateway's thread: CPU profile, the socket write).
+   */
+  private readonly views: TurnBatch<(Buffer | null)[], (Buffer | null)[]>;
   /** Reads' decoding, reused while a SKU's bytes are the same. */
   private readonly decoded = new DecodedPositions();
 
@@ -113,7 +75,7 @@ export class Scripts {
     this.call = Object.fromEntries(scriptNames.map((n) => [n, bound[`instock_${n}`]!.bind(redis)])) as Record<ScriptName, Caller>;
     const boundBuffer = redis as unknown as Record<string, BufferCaller>;
     this.callBuffer = Object.fromEntries(scriptNames.map((n) => [n, boundBuffer[`instock_${n}Buffer`]!.bind(redis)])) as Record<ScriptName, BufferCaller>;
-    this.views = new ViewBatch(redis as Redis);
+    this.views = new TurnBatch(viewBatchKeysMax, (keys) => (redis as Redis).mgetBuffer(...keys), viewsOf);
   }
 
   private skuKeys(skus: string[]): string[] {

@@ -56,8 +56,8 @@ end
 -- Every position of a SKU as one string, after releasing the SKU's due lines when one is due:
 -- its positions hash's fields and values joined with '|' ("loc|<38 bytes>|loc|<38 bytes>...";
 -- locations never contain '|', and a value is always POSITION_SIZE bytes, so the client reads
--- each value by length whatever bytes it holds). The client decodes the values (scripts.ts:
--- decodePackedPositions) and checks their format byte. Unpacking them here cost ~1 us per
+-- each value by length whatever bytes it holds). The client decodes the values
+-- (packed-positions.ts: visitPackedPositions) and checks their format byte. Unpacking them here cost ~1 us per
 -- position and three reply items each: 530 us of Redis time for a 12-line basket over 42
 -- locations, and 430 us of client time parsing 1,512 reply items.
 -- One ZRANGEBYSCORE tells whether a held line is due: positions whose `due` has come but hold
