@@ -18,6 +18,7 @@ import type { StockEvent } from '../engine/core/types.js';
 import { loadNetworkFile, watchNetworkFile, type NetworkConfig } from '../engine/network/config.js';
 import { sampleNetwork, sampleSku, sampleStockEvents } from '../engine/network/sample.js';
 import { openStore } from '../engine/store/open.js';
+import { MemoryStore } from '../engine/store/memory-store.js';
 import type { AtpChange } from '../engine/stream/wire.js';
 import type { InventoryStore } from '../engine/store/types.js';
 import { ApiKeys, generateApiKey, parseApiKeys, scopes } from '../gateway/auth.js';
@@ -255,7 +256,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
         registry,
         feeds,
         services: {
-          ...(kinds.store === 'memory' ? { store: { store, locations: () => network.current().locations } } : {}),
+          ...(store instanceof MemoryStore ? { store } : {}),
           ...(analytics ? { analytics } : {}),
           ...(submitEvents ? { submitEvents } : {}),
         },

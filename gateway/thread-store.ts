@@ -1,12 +1,15 @@
 // The main thread's store, seen from a gateway thread (gateway/threads.ts). The in-memory store
 // of the embedded default lives in the main thread, where the in-process stream applies events to
-// it: a gateway thread cannot hold a copy (it would be another inventory), so it asks the main
-// thread, which runs each operation on the store to completion, as atomic as in one thread.
+// it: a gateway thread cannot hold a store of its own (it would be another inventory), so every
+// operation that changes the store is asked of the main thread, which runs it to completion, as
+// atomic as in one thread.
 //
-// - Reads for availability (forEachPosition, ~500 positions a basket) are the hot path: every read
-//   a thread asks in one event-loop turn goes in one message, and the answer is one Float64Array
-//   (moved, not copied) of [count, then (location, onHand, reserved) per position] per SKU, with
-//   locations as numbers in a list the main thread keeps and sends again only when it grows.
+// - Reads for availability (forEachPosition, ~500 positions a basket) are the hot path: a thread
+//   reads them from the copy in shared memory that the main thread keeps as the store changes
+//   (gateway/positions-mirror.ts). What the copy cannot answer (a SKU's first read, a hold due) is
+//   asked of the main thread: every such read of one event-loop turn goes in one message, and the
+//   answer is one Float64Array (moved, not copied) of [count, then (location, onHand, reserved)
+//   per position] per SKU, locations as the copy numbers them.
 // - Everything else (holds, transitions, statuses, …) is one message per call, its result cloned.
 //
 // Errors cross as their fields (wireError) and are rebuilt as the classes the gateway maps to
@@ -15,18 +18,20 @@
 import { DomainError, InvariantError, type DomainErrorCode } from '../engine/core/errors.js';
 import { checkId } from '../engine/store/validate.js';
 import { TurnBatch } from '../engine/store/turn-batch.js';
+import type { MemoryStore } from '../engine/store/memory-store.js';
 import type { InventoryStore, PositionVisitor } from '../engine/store/types.js';
 import { HttpProblem } from './http.js';
+import { MirrorReader, PositionsMirror, type MirrorKnown, type MirrorUpdate } from './positions-mirror.js';
 
 /** The store operations a thread may ask for, other than forEachPosition. */
 export const storeMethods = ['applyEvents', 'positions', 'positionsMany', 'hold', 'transition', 'reservation', 'heldUntil', 'claimExpiryNotice', 'expireDue', 'locationStatuses', 'setLocationStatus'] as const;
 export type StoreMethod = (typeof storeMethods)[number];
 
-/** What answers a batch of reads: see the file's comment. `names` only when the thread's list is behind. */
-export interface PositionsReply {
+/** What answers a batch of reads: see the file's comment; and what the thread's copy lacked. */
+export interface PositionsReply extends MirrorUpdate {
   data: Float64Array;
-  namesVersion: number;
-  names?: string[];
+  /** Each SKU's number in the copy (-1: none yet). */
+  numbers: Int32Array;
 }
 
 /** An error as it crosses threads (structured clone keeps an Error's message, not its class or fields). */
@@ -58,37 +63,18 @@ export function fromWireError(wire: WireError): Error {
   return error;
 }
 
-/** The main thread's side: answers a thread's reads from the store, numbering locations. */
+/** The main thread's side: answers what a thread's copy of the positions could not, and keeps that copy. */
 export class PositionsServer {
-  /** Every location id ever seen in a network (a new map when one is added: the store keys its column memory by the map). */
-  private index = new Map<string, number>();
-  private readonly names: string[] = [];
-  private lastNetwork: unknown;
+  readonly mirror: PositionsMirror;
 
-  constructor(
-    private readonly store: InventoryStore,
-    private readonly locations: () => { id: string }[],
-  ) {}
-
-  private refreshIndex(): void {
-    const locations = this.locations();
-    if (locations === this.lastNetwork) return;
-    this.lastNetwork = locations;
-    let grown: Map<string, number> | undefined;
-    for (const { id } of locations) {
-      if (this.index.has(id) || grown?.has(id)) continue;
-      grown ??= new Map(this.index);
-      grown.set(id, this.names.length);
-      this.names.push(id);
-    }
-    if (grown) this.index = grown;
+  constructor(private readonly store: MemoryStore) {
+    this.mirror = new PositionsMirror(store);
   }
 
-  /** The reply's data is a view on a buffer of its own, for the caller to move to the thread. */
-  async read(skus: string[], nowMs: number, namesVersion: number): Promise<PositionsReply> {
-    this.refreshIndex();
-    // Sized for ~the network's locations per SKU; grown if a SKU has more.
-    let data = new Float64Array(skus.length * (1 + 3 * Math.max(8, this.names.length)));
+  /** The reply's data and numbers are views on buffers of their own, for the caller to move to the thread. */
+  async read(skus: string[], nowMs: number, known: MirrorKnown): Promise<PositionsReply> {
+    // Sized for ~the locations per SKU; grown if a SKU has more.
+    let data = new Float64Array(skus.length * (1 + 3 * Math.max(8, this.mirror.locations.size)));
     let at = 0;
     let countAt = -1;
     const ensure = (more: number) => {
@@ -98,7 +84,7 @@ export class PositionsServer {
       data = bigger;
     };
     let line = -1;
-    await this.store.forEachPosition(skus, nowMs, this.index, (l, column, onHand, reserved) => {
+    await this.store.forEachPosition(skus, nowMs, this.mirror.locations, (l, column, onHand, reserved) => {
       // Positions come SKU by SKU (a SKU's count first, then its positions).
       while (line < l) {
         ensure(1);
@@ -117,16 +103,17 @@ export class PositionsServer {
       line += 1;
       data[at++] = 0;
     }
-    const reply: PositionsReply = { data: data.subarray(0, at), namesVersion: this.names.length };
-    if (namesVersion !== this.names.length) reply.names = this.names.slice();
-    return reply;
+    const numbers = new Int32Array(skus.length);
+    for (let k = 0; k < skus.length; k++) numbers[k] = this.mirror.skuNumber(skus[k]!);
+    // Taken after the read: the read may have released holds, and the copy is written as it ends.
+    return { data: data.subarray(0, at), numbers, ...this.mirror.update(known) };
   }
 }
 
 /** How a thread reaches the main thread (ThreadLink). */
 export interface MainStoreLink {
   call(method: StoreMethod, args: unknown[]): Promise<unknown>;
-  readPositions(skus: string[], nowMs: number, namesVersion: number): Promise<PositionsReply>;
+  readPositions(skus: string[], nowMs: number, known: MirrorKnown): Promise<PositionsReply>;
 }
 
 /** A batch of reads at most: one message's SKUs (a basket has at most 100 lines, a PLP call 500). */
@@ -152,13 +139,11 @@ function readParts(data: Float64Array, counts: number[]): ReadPart[] {
 /** A gateway thread's store: the main thread's, through `link`. */
 export class ThreadStore implements InventoryStore {
   readonly kind = 'memory' as const;
-  /** Reads asked in one turn go in one message (engine/store/turn-batch.ts). */
+  /** Reads the copy could not answer, asked in one turn, go in one message (engine/store/turn-batch.ts). */
   private readonly reads = new TurnBatch<Float64Array, ReadPart>(batchSkusMax, (skus) => this.readBatch(skus), readParts);
   /** The latest clock of the callers of the batch being gathered. */
   private pendingNowMs = 0;
-  private names: string[] = [];
-  /** The main thread's location numbers → the caller's columns, per columns map and names version. */
-  private readonly columnsOf = new WeakMap<ReadonlyMap<string, number>, { version: number; byIndex: Int32Array }>();
+  private readonly mirror = new MirrorReader();
 
   constructor(private readonly link: MainStoreLink) {}
 
@@ -184,36 +169,37 @@ export class ThreadStore implements InventoryStore {
   async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
     // Checked here: one bad SKU must fail its own request, not the batch it would travel in.
     for (const sku of skus) checkId('sku', sku);
+    let byNumber = this.mirror.columnsFor(columns);
+    let missed: string[] | undefined;
+    let missedLines: number[] | undefined;
+    for (let line = 0; line < skus.length; line++) {
+      if (this.mirror.read(skus[line]!, line, nowMs, byNumber, visit)) continue;
+      (missed ??= []).push(skus[line]!);
+      (missedLines ??= []).push(line);
+    }
+    if (missed === undefined || missedLines === undefined) return;
     // The batch reads at the latest clock of its callers (a hold due by then is released first).
     this.pendingNowMs = Math.max(this.pendingNowMs, nowMs);
-    const { data, at } = await this.reads.get(skus);
-    const byIndex = this.columnsFor(columns);
+    const { data, at } = await this.reads.get(missed);
+    // The answer may have named new locations.
+    byNumber = this.mirror.columnsFor(columns);
     let o = at;
-    for (let line = 0; line < skus.length; line++) {
+    for (const line of missedLines) {
       const count = data[o++]!;
       for (let k = 0; k < count; k++) {
-        const index = data[o]!;
-        visit(line, index < 0 ? -1 : byIndex[index]!, data[o + 1]!, data[o + 2]!);
+        const number = data[o]!;
+        visit(line, number < 0 ? -1 : byNumber[number]!, data[o + 1]!, data[o + 2]!);
         o += 3;
       }
     }
-  }
-
-  private columnsFor(columns: ReadonlyMap<string, number>): Int32Array {
-    const known = this.columnsOf.get(columns);
-    if (known !== undefined && known.version === this.names.length) return known.byIndex;
-    const byIndex = new Int32Array(this.names.length);
-    for (let i = 0; i < this.names.length; i++) byIndex[i] = columns.get(this.names[i]!) ?? -1;
-    this.columnsOf.set(columns, { version: this.names.length, byIndex });
-    return byIndex;
   }
 
   /** Sends a batch: its clock is taken (and the next batch's started) before the first await. */
   private async readBatch(skus: string[]): Promise<Float64Array> {
     const nowMs = this.pendingNowMs;
     this.pendingNowMs = 0;
-    const reply = await this.link.readPositions(skus, nowMs, this.names.length);
-    if (reply.names) this.names = reply.names;
+    const reply = await this.link.readPositions(skus, nowMs, this.mirror.known);
+    this.mirror.learn(reply, skus, reply.numbers);
     return reply.data;
   }
 }

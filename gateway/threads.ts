@@ -4,22 +4,27 @@
 //
 // Each thread has its own store connection, network state, rate-limit buckets and expiry watch,
 // as separate gateway processes would. What has to be one goes through the main thread:
-// - feeds: a worker's reservation transitions, changes and samples are posted to the main thread,
+// - feeds: a worker's reservation transitions, changes and samples are posted to the main thread
+//   (samples of availability requests gathered for up to 100 ms: one message per request was ~9 %
+//   of a thread's time),
 //   which sends them on its feeds (Kafka, or in-process listeners);
 // - live stock: every change the main thread receives is posted to each worker's live hub;
 // - metrics: /metrics on any thread answers the sum over all threads (prom-client's
 //   AggregatorRegistry), so a scrape does not depend on which thread it reached.
-// - the in-memory store (the embedded default): a thread's store operations and reads run on the
-//   main thread's store (gateway/thread-store.ts); with Redis each thread has its own connection;
+// - the in-memory store (the embedded default): a thread's store operations run on the main
+//   thread's store, and its reads on a copy of the positions in shared memory that the main thread
+//   keeps (gateway/thread-store.ts, gateway/positions-mirror.ts); with Redis each thread has its
+//   own connection;
 // - `instock start`'s analytics and event submission run on the main thread.
 
 import { createServer } from 'node:net';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
-import type { InventoryStore } from '../engine/store/types.js';
+import type { MemoryStore } from '../engine/store/memory-store.js';
 import type { GatewayOptions } from './server.js';
 import type { AvailabilitySample, GatewayFeeds } from './service.js';
+import type { MirrorKnown } from './positions-mirror.js';
 import { fromWireError, PositionsServer, storeMethods, wireError, type MainStoreLink, type PositionsReply, type StoreMethod, type WireError } from './thread-store.js';
 
 /** What a worker thread starts with. */
@@ -39,8 +44,8 @@ export interface ThreadData {
 
 /** What the main thread runs for its workers (see ThreadData). */
 export interface MainServices {
-  /** The in-memory store, when the workers use the main thread's; `locations` numbers their reads. */
-  store?: { store: InventoryStore; locations: () => { id: string }[] };
+  /** The in-memory store, when the workers use the main thread's (and read its copy of the positions). */
+  store?: MemoryStore;
   analytics?: GatewayOptions['analytics'];
   submitEvents?: GatewayOptions['submitEvents'];
 }
@@ -61,7 +66,7 @@ type ToWorker =
 /** What a worker asks the main thread to run (answered by result or failure). */
 type Request =
   | { type: 'store'; method: StoreMethod; args: unknown[] }
-  | { type: 'positions'; skus: string[]; nowMs: number; namesVersion: number }
+  | { type: 'positions'; skus: string[]; nowMs: number; known: MirrorKnown }
   | { type: 'analytics'; query: Parameters<Analytics>[0] }
   | { type: 'submitEvents'; events: unknown[] };
 
@@ -69,7 +74,7 @@ type ToMain =
   | { type: 'ready' }
   | { type: 'transitions'; transitions: ReservationTransition[] }
   | { type: 'changes'; changes: AtpChange[] }
-  | { type: 'sample'; sample: AvailabilitySample }
+  | { type: 'samples'; samples: AvailabilitySample[] }
   | { type: 'metricsJson'; id: number; json: MetricsJson }
   | { type: 'metricsText'; id: number }
   | { type: 'request'; id: number; request: Request };
@@ -89,6 +94,10 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
+/** A thread's availability samples wait at most this long, or this many, before they are posted. */
+const samplesWaitMs = 100;
+const samplesMax = 1_000;
+
 /** How long a scrape waits for the threads' metrics before answering with what it has. */
 const metricsWaitMs = 2_000;
 
@@ -106,7 +115,7 @@ export class GatewayThreads {
     private readonly onFailure: (message: string) => void,
     private readonly services: MainServices,
   ) {
-    this.positions = services.store ? new PositionsServer(services.store.store, services.store.locations) : undefined;
+    this.positions = services.store ? new PositionsServer(services.store) : undefined;
   }
 
   /** Starts `count` worker threads (cli/gateway-thread.js) and resolves once each is serving. */
@@ -157,8 +166,8 @@ export class GatewayThreads {
       case 'changes':
         this.feeds.changes(message.changes);
         return;
-      case 'sample':
-        this.feeds.availabilitySample?.(message.sample);
+      case 'samples':
+        for (const sample of message.samples) this.feeds.availabilitySample?.(sample);
         return;
       case 'metricsJson': {
         const pending = this.pendingJson.get(message.id);
@@ -187,13 +196,13 @@ export class GatewayThreads {
     switch (request.type) {
       case 'positions': {
         if (!this.positions) throw new Error('this gateway has no main-thread store');
-        const reply = await this.positions.read(request.skus, request.nowMs, request.namesVersion);
-        return { value: reply, transfer: [reply.data.buffer as ArrayBuffer] };
+        const reply = await this.positions.read(request.skus, request.nowMs, request.known);
+        return { value: reply, transfer: [reply.data.buffer as ArrayBuffer, reply.numbers.buffer as ArrayBuffer] };
       }
       case 'store': {
         if (!store || !storeMethods.includes(request.method)) throw new Error(`no store method ${request.method} on the main thread`);
-        const method = store.store[request.method] as (...args: unknown[]) => Promise<unknown>;
-        return { value: await method.apply(store.store, request.args) };
+        const method = store[request.method] as (...args: unknown[]) => Promise<unknown>;
+        return { value: await method.apply(store, request.args) };
       }
       case 'analytics':
         if (!analytics) throw new Error('this gateway has no analytics');
@@ -267,7 +276,20 @@ export class ThreadLink implements MainStoreLink {
   readonly feeds: GatewayFeeds = {
     transitions: (transitions) => this.post({ type: 'transitions', transitions }),
     changes: (changes) => this.post({ type: 'changes', changes }),
-    availabilitySample: (sample) => this.post({ type: 'sample', sample }),
+    availabilitySample: (sample) => {
+      if (this.samples.push(sample) === 1) this.samplesTimer = setTimeout(this.postSamples, samplesWaitMs);
+      else if (this.samples.length >= samplesMax) this.postSamples();
+    },
+  };
+
+  private samples: AvailabilitySample[] = [];
+  private samplesTimer: NodeJS.Timeout | undefined;
+
+  private readonly postSamples = (): void => {
+    clearTimeout(this.samplesTimer);
+    if (this.samples.length === 0) return;
+    this.post({ type: 'samples', samples: this.samples });
+    this.samples = [];
   };
 
   constructor(private readonly port: MessagePort) {
@@ -294,6 +316,7 @@ export class ThreadLink implements MainStoreLink {
           return;
         }
         case 'stop':
+          this.postSamples();
           stop();
           return;
       }
@@ -316,8 +339,8 @@ export class ThreadLink implements MainStoreLink {
     return this.request({ type: 'store', method, args });
   }
 
-  readPositions(skus: string[], nowMs: number, namesVersion: number): Promise<PositionsReply> {
-    return this.request({ type: 'positions', skus, nowMs, namesVersion }) as Promise<PositionsReply>;
+  readPositions(skus: string[], nowMs: number, known: MirrorKnown): Promise<PositionsReply> {
+    return this.request({ type: 'positions', skus, nowMs, known }) as Promise<PositionsReply>;
   }
 
   readonly analytics: Analytics = (query) => this.request({ type: 'analytics', query }) as ReturnType<Analytics>;

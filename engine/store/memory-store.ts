@@ -5,7 +5,7 @@
 import { InvariantError, InventoryError, invariant } from './errors.js';
 import { snapshotTie } from '../core/snapshot-order.js';
 import { atpUnderRule } from '../core/atp.js';
-import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, LineRule, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId } from './validate.js';
 
 /** Same bound as ADJUSTMENTS_MAX in lua/includes/position.lua: folding starts past twice this. */
@@ -48,6 +48,21 @@ interface Line {
   expiresAtMs: number;
 }
 
+/** A position's cells as a watcher sees them (watch): onHand is snap + adj. */
+export interface PositionCells {
+  readonly location: string;
+  readonly snap: number;
+  readonly adj: number;
+  readonly reserved: number;
+}
+
+/**
+ * Told, when an operation ends, of each SKU whose positions or held lines it changed: its positions
+ * (the store's own, to read at once, not to keep) and the earliest expiry of its held lines
+ * (Infinity: none), after which a read releases them and the positions change.
+ */
+export type PositionsWatcher = (sku: string, positions: readonly PositionCells[], holdsDueAtMs: number) => void;
+
 /** The stored record is the reservation itself; callers get copies (see view). */
 type StoredReservation = Reservation;
 
@@ -84,6 +99,40 @@ export class MemoryStore implements InventoryStore {
   private readonly reservations = new Map<string, StoredReservation>();
   /** Reservations whose expiry was published (claimExpiryNotice); kept as long as the reservations. */
   private readonly expiryNoticed = new Set<string>();
+  /** SKUs the running operation changed, while someone watches (watch). */
+  private changed: Set<string> | undefined;
+  private readonly watchers: PositionsWatcher[] = [];
+
+  /**
+   * Calls `watcher` for every SKU the store holds now, then for each SKU an operation changes, as
+   * the operation ends (before its promise resolves): gateway threads read a copy of the positions
+   * kept this way (gateway/positions-mirror.ts).
+   */
+  watch(watcher: PositionsWatcher): void {
+    this.watchers.push(watcher);
+    this.changed ??= new Set();
+    for (const [sku, { inOrder }] of this.positionsBySku) watcher(sku, inOrder, this.holdsDueAt(sku));
+  }
+
+  /** The earliest expiry of the SKU's held lines (Infinity: none). */
+  private holdsDueAt(sku: string): number {
+    let due = Number.POSITIVE_INFINITY;
+    const lines = this.linesBySku.get(sku);
+    if (lines) for (const line of lines.values()) if (line.state === 'h' && line.expiresAtMs < due) due = line.expiresAtMs;
+    return due;
+  }
+
+  /** Tells the watchers what the operation that ends changed. */
+  private publishChanges(): void {
+    const changed = this.changed;
+    if (changed === undefined || changed.size === 0) return;
+    for (const sku of changed) {
+      const positions = this.positionsBySku.get(sku)?.inOrder ?? [];
+      const due = this.holdsDueAt(sku);
+      for (const watcher of this.watchers) watcher(sku, positions, due);
+    }
+    changed.clear();
+  }
 
   private position(sku: string, location: string, create: boolean): Position {
     let bySku = this.positionsBySku.get(sku);
@@ -126,6 +175,7 @@ export class MemoryStore implements InventoryStore {
         // No message closure here: one over `sku` would make every read of the SKU allocate it.
         if (p.reserved < 0) throw new InvariantError(`reserved < 0 at ${sku} ${p.location}`);
         lines.delete(field);
+        this.changed?.add(sku);
       }
     }
   }
@@ -162,21 +212,31 @@ export class MemoryStore implements InventoryStore {
 
   async applyEvents(events: StockEvent[], nowMs = Date.now()): Promise<ApplyResult[]> {
     events.forEach(assertValidEvent);
-    for (const sku of new Set(events.map((e) => e.sku))) this.expireDueLines(sku, nowMs);
-    return events.map((e) => {
+    const skus = new Set(events.map((e) => e.sku));
+    for (const sku of skus) {
+      this.expireDueLines(sku, nowMs);
+      this.changed?.add(sku);
+    }
+    const results = events.map((e): ApplyResult => {
       const p = this.position(e.sku, e.location, true);
       const outcome = e.type === 'snapshot' ? this.applySnapshot(p, e.qty, e.asOf, snapshotTie(e.eventId)) : this.applyAdjustment(p, e.eventId, e.qty, e.asOf);
       return { outcome, position: stateOf(e.sku, e.location, p) };
     });
+    this.publishChanges();
+    return results;
   }
 
   async positions(sku: string, nowMs: number): Promise<PositionState[]> {
-    return this.readPositions(sku, nowMs);
+    const positions = this.readPositions(sku, nowMs);
+    this.publishChanges();
+    return positions;
   }
 
   async positionsMany(skus: string[], nowMs: number): Promise<PositionState[][]> {
     // One promise for the basket, not one per SKU (this is the availability hot path).
-    return skus.map((sku) => this.readPositions(sku, nowMs));
+    const positions = skus.map((sku) => this.readPositions(sku, nowMs));
+    this.publishChanges();
+    return positions;
   }
 
   async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
@@ -196,6 +256,8 @@ export class MemoryStore implements InventoryStore {
         visit(line, p.column, p.snap + p.adj, p.reserved);
       }
     }
+    // Holds released by this read.
+    this.publishChanges();
   }
 
   private readPositions(sku: string, nowMs: number): PositionState[] {
@@ -214,6 +276,15 @@ export class MemoryStore implements InventoryStore {
     const id = request.reservationId;
     const existing = this.reservations.get(id);
     if (existing) return this.view(existing, request.nowMs);
+    try {
+      return this.holdLines(request, lines);
+    } finally {
+      this.publishChanges();
+    }
+  }
+
+  private holdLines(request: HoldRequest, lines: ReservationLine[]): Reservation {
+    const id = request.reservationId;
     const rules = new Map(request.lines.map((l) => [`${l.sku}\u0000${l.location}`, l.rule]));
     for (const sku of new Set(lines.map((l) => l.sku))) this.expireDueLines(sku, request.nowMs);
     const shortfalls: Shortfall[] = [];
@@ -231,6 +302,7 @@ export class MemoryStore implements InventoryStore {
       for (const line of lines) {
         this.position(line.sku, line.location, true).reserved += line.qty;
         this.lines(line.sku).set(`${id}|${line.location}`, { qty: line.qty, state: 'h', expiresAtMs });
+        this.changed?.add(line.sku);
       }
     }
     this.reservations.set(id, stored);
@@ -248,6 +320,8 @@ export class MemoryStore implements InventoryStore {
         missing += 1;
         continue;
       }
+      // A confirm changes no position but the SKU's next hold expiry.
+      this.changed?.add(line.sku);
       if (op === 'confirm') {
         held.state = 'c';
         held.expiresAtMs = 0;
@@ -263,6 +337,14 @@ export class MemoryStore implements InventoryStore {
   }
 
   async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {
+    try {
+      return this.transitionReservation(reservationId, transition, nowMs);
+    } finally {
+      this.publishChanges();
+    }
+  }
+
+  private transitionReservation(reservationId: string, transition: Transition, nowMs: number): Reservation {
     checkId('reservation id', reservationId);
     const r = this.reservations.get(reservationId);
     if (!r) throw new InventoryError('unknown_reservation', `reservation ${reservationId} does not exist (or expired more than 7 days ago)`);
@@ -326,6 +408,14 @@ export class MemoryStore implements InventoryStore {
   }
 
   async expireDue(nowMs: number, limit = 500): Promise<number> {
+    try {
+      return this.expireDueReservations(nowMs, limit);
+    } finally {
+      this.publishChanges();
+    }
+  }
+
+  private expireDueReservations(nowMs: number, limit: number): number {
     let expired = 0;
     for (const r of this.reservations.values()) {
       if (expired >= limit) break;

@@ -1,8 +1,10 @@
 // A gateway thread's view of the main thread's in-memory store (gateway/thread-store.ts), with the
-// main thread's side (PositionsServer, the store) in this thread and every message structured-
-// cloned as postMessage would: reads batched per turn must give each caller exactly what the store
-// itself gives, a bad SKU fails only its own caller, holds due are released by the read, a location
-// added to the network is numbered, and errors come back as the classes the gateway maps.
+// main thread's side (PositionsServer, the store and its copy of the positions in shared memory)
+// in this thread and every message structured-cloned as postMessage would: reads must give each
+// caller exactly what the store itself gives, from the copy once it knows the SKU, through a random
+// history of events, holds, transitions and expiries; a bad SKU fails only its own caller, holds due
+// are released by the read, a location the store gains is numbered, errors come back as the
+// classes the gateway maps, and a thread reading while the main thread writes never sees half a write.
 
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../engine/core/errors.js';
@@ -15,9 +17,9 @@ const network = sampleNetwork();
 const nowMs = Date.UTC(2026, 10, 24, 9);
 const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 
-function setup(locations: () => { id: string }[] = () => network.locations) {
+function setup() {
   const store = new MemoryStore();
-  const server = new PositionsServer(store, locations);
+  const server = new PositionsServer(store);
   let reads = 0;
   const link: MainStoreLink = {
     async call(method: StoreMethod, args: unknown[]) {
@@ -28,9 +30,9 @@ function setup(locations: () => { id: string }[] = () => network.locations) {
         throw fromWireError(structuredClone(wireError(error)));
       }
     },
-    async readPositions(skus, at, namesVersion) {
+    async readPositions(skus, at, known) {
       reads += 1;
-      return structuredClone(await server.read(structuredClone(skus), at, namesVersion));
+      return structuredClone(await server.read(structuredClone(skus), at, structuredClone(known)));
     },
   };
   return { store, thread: new ThreadStore(link), reads: () => reads };
@@ -71,11 +73,57 @@ describe('ThreadStore: the main thread store seen from a gateway thread', () => 
       expect(fromThread[b]).toEqual(expected);
       expect(expected.length).toBeGreaterThan(0);
     }
-    // Read again: the thread's location numbers are known now, and the answers are the same.
-    const again = await Promise.all(baskets.slice(0, 5).map((skus) => visits((v) => thread.forEachPosition(skus, nowMs, columns, v))));
-    expect(again).toEqual(fromThread.slice(0, 5));
+    // Read again: from the copy now (only the SKU with no positions is asked), and the same answers.
+    const again = await Promise.all(baskets.slice(0, 8).map((skus) => visits((v) => thread.forEachPosition(skus, nowMs, columns, v))));
+    expect(again).toEqual(fromThread.slice(0, 8));
+    expect(reads()).toBe(2);
+    await Promise.all(baskets.slice(0, 5).map((skus) => visits((v) => thread.forEachPosition(skus, nowMs, columns, v))));
+    expect(reads()).toBe(2);
     expect(fromThread.flat().some(([, column]) => column === -1)).toBe(true);
     expect(fromThread.flat().some(([, , , reserved]) => reserved === 1)).toBe(true);
+  });
+
+  it('reads from the copy what the store gives, through a random history of events, holds, transitions and expiries', async () => {
+    const { store, thread, reads } = setup();
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const skus = Array.from({ length: 12 }, (_, i) => sampleSku(i + 1));
+    const locations = network.locations.slice(0, 10).map((l) => l.id);
+    const columns = new Map(locations.filter((_, i) => i !== 4).map((id, i) => [id, i]));
+    let clock = nowMs;
+    let asOf = 1;
+    const ids: string[] = [];
+    let threadReads = 0;
+    for (let step = 0; step < 3_000; step++) {
+      clock += Math.floor(random() * 600);
+      const r = random();
+      if (r < 0.3) {
+        const events: StockEvent[] = Array.from({ length: 1 + Math.floor(random() * 6) }, (_, k) => {
+          const snapshot = random() < 0.4;
+          return { eventId: `e${step}-${k}`, type: snapshot ? 'snapshot' : 'delta', sku: pick(skus), location: pick(locations), qty: snapshot ? Math.floor(random() * 30) : (random() < 0.5 ? -1 : 1) * (1 + Math.floor(random() * 5)), asOf: asOf++, source: 'test' };
+        });
+        await store.applyEvents(events, clock);
+      } else if (r < 0.45) {
+        const id = `r${step}`;
+        ids.push(id);
+        const lines = Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ sku: pick(skus), location: pick(locations), qty: 1 + Math.floor(random() * 3), rule }));
+        await thread.hold({ reservationId: id, channel: 'web', lines: [...new Map(lines.map((l) => [`${l.sku}|${l.location}`, l])).values()], holdTtlMs: 1_000 + Math.floor(random() * 4_000), nowMs: clock });
+      } else if (r < 0.55 && ids.length > 0) {
+        await thread.transition(pick(ids), pick(['confirm', 'fulfil', 'release'] as const), clock).catch((error: unknown) => expect(error).toBeInstanceOf(DomainError));
+      } else if (r < 0.6) {
+        await store.expireDue(clock, 3);
+      } else {
+        const asked = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(skus));
+        // The thread first (the store's own read releases the holds due, as the thread's must).
+        const fromThread = await visits((v) => thread.forEachPosition(asked, clock, columns, v));
+        expect(fromThread, `step ${step}`).toEqual(await visits((v) => store.forEachPosition(asked, clock, columns, v)));
+        threadReads += 1;
+      }
+    }
+    expect(threadReads).toBeGreaterThan(1_000);
+    // Most reads came from the copy: the main thread answered first reads and SKUs with a hold due.
+    expect(reads()).toBeLessThan(threadReads / 2);
   });
 
   it('fails only the caller with a bad SKU, not the others of its batch', async () => {
@@ -89,29 +137,38 @@ describe('ThreadStore: the main thread store seen from a gateway thread', () => 
   });
 
   it('releases a hold that is due when the batch reads, as the store itself does', async () => {
-    const { store, thread } = setup();
+    const { store, thread, reads } = setup();
     const location = network.locations[1]!.id;
     await store.applyEvents([{ eventId: 'a', type: 'snapshot', sku: sampleSku(2), location, qty: 10, asOf: 1, source: 'test' }], nowMs);
     await thread.hold({ reservationId: 'due', channel: 'web', lines: [{ sku: sampleSku(2), location, qty: 3, rule }], holdTtlMs: 1_000, nowMs });
     const columns = new Map([[location, 0]]);
     expect(await visits((v) => thread.forEachPosition([sampleSku(2)], nowMs + 500, columns, v))).toEqual([[0, 0, 10, 3]]);
+    // From the copy, until the hold is due: then the main thread's store releases it as it reads.
+    expect(await visits((v) => thread.forEachPosition([sampleSku(2)], nowMs + 900, columns, v))).toEqual([[0, 0, 10, 3]]);
+    expect(reads()).toBe(1);
     expect(await visits((v) => thread.forEachPosition([sampleSku(2)], nowMs + 1_500, columns, v))).toEqual([[0, 0, 10, 0]]);
+    expect(reads()).toBe(2);
+    expect(await visits((v) => thread.forEachPosition([sampleSku(2)], nowMs + 1_600, columns, v))).toEqual([[0, 0, 10, 0]]);
+    expect(reads()).toBe(2);
     const seen = await thread.reservation('due', nowMs + 1_500);
     expect(seen?.state).not.toBe('held');
     expect(seen).toEqual(await store.reservation('due', nowMs + 1_500));
   });
 
-  it('numbers a location the network gains, and maps it to the caller\'s column', async () => {
-    let locations: { id: string }[] = [{ id: 'A' }];
-    const { store, thread } = setup(() => locations);
+  it('numbers a location the store gains, and maps it to the caller\'s column', async () => {
+    const { store, thread } = setup();
     await store.applyEvents([{ eventId: 'a', type: 'snapshot', sku: 'S1', location: 'A', qty: 1, asOf: 1, source: 'test' }], nowMs);
     const columns = new Map([['A', 0], ['B', 1]]);
     expect(await visits((v) => thread.forEachPosition(['S1'], nowMs, columns, v))).toEqual([[0, 0, 1, 0]]);
     await store.applyEvents([{ eventId: 'b', type: 'snapshot', sku: 'S1', location: 'B', qty: 2, asOf: 1, source: 'test' }], nowMs);
-    // Before the network names B, its position is one no column takes.
-    expect(await visits((v) => thread.forEachPosition(['S1'], nowMs, columns, v))).toEqual([[0, -1, 2, 0], [0, 0, 1, 0]]);
-    locations = [{ id: 'A' }, { id: 'B' }];
     expect(await visits((v) => thread.forEachPosition(['S1'], nowMs, columns, v))).toEqual([[0, 0, 1, 0], [0, 1, 2, 0]]);
+    // A location the caller has no column for: visited with -1, as the store does.
+    await store.applyEvents([{ eventId: 'c', type: 'snapshot', sku: 'S1', location: 'C', qty: 3, asOf: 1, source: 'test' }], nowMs);
+    expect(await visits((v) => thread.forEachPosition(['S1'], nowMs, columns, v))).toEqual([[0, -1, 3, 0], [0, 0, 1, 0], [0, 1, 2, 0]]);
+    // A SKU that outgrows its region in the copy (12 positions past the 8 it was given room for).
+    await store.applyEvents(Array.from({ length: 12 }, (_, i) => ({ eventId: `m${i}`, type: 'snapshot' as const, sku: 'S1', location: `M${i}`, qty: i, asOf: 1, source: 'test' })), nowMs);
+    const wide = new Map([...columns, ...Array.from({ length: 12 }, (_, i) => [`M${i}`, 2 + i] as const)]);
+    expect(await visits((v) => thread.forEachPosition(['S1'], nowMs, wide, v))).toEqual(await visits((v) => store.forEachPosition(['S1'], nowMs, wide, v)));
   });
 
   it('brings errors back as the classes the gateway maps to statuses', async () => {
