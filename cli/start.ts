@@ -21,7 +21,7 @@ import { openStore } from '../engine/store/open.js';
 import { MemoryStore } from '../engine/store/memory-store.js';
 import type { AtpChange } from '../engine/stream/wire.js';
 import type { InventoryStore } from '../engine/store/types.js';
-import { ApiKeys, generateApiKey, parseApiKeys, scopes } from '../gateway/auth.js';
+import { ApiKeys, generateApiKey, parseApiKeys, scopes, sharedRateBuckets } from '../gateway/auth.js';
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
 import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
@@ -111,6 +111,8 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   let analytics: GatewayOptions['analytics'];
 
   const { keys, generated } = apiKeys(config, asThread?.data.generatedKey);
+  // With threads, one bucket per key for the whole process (each thread's own would multiply the limit).
+  const rateBuckets = asThread?.data.rateBuckets ?? (config.gatewayThreads > 1 ? sharedRateBuckets(keys.size) : undefined);
 
   let kafka: KafkaClient | undefined;
   if (link) {
@@ -222,6 +224,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
       service,
       keys,
       rateLimitRps: config.gatewayRateLimitRps,
+      ...(rateBuckets ? { rateBuckets } : {}),
       corsOrigins,
       ready: async () => {
         await store.positions('__ready__', Date.now());
@@ -252,7 +255,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated, rateBuckets: rateBuckets ?? sharedRateBuckets(keys.size) }, {
         registry,
         feeds,
         services: {

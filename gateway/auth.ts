@@ -72,6 +72,11 @@ export class ApiKeys {
     return this.keys.length;
   }
 
+  /** The keys' names, in configuration order (the slots of shared rate buckets). */
+  get names(): string[] {
+    return this.keys.map((k) => k.name);
+  }
+
   /** The key presented as `authorization: Bearer <key>` or `x-api-key`, or undefined. */
   identify(authorization: string, apiKeyHeader: string): ApiKey | undefined {
     let presented = apiKeyHeader;
@@ -104,35 +109,87 @@ export class ApiKeys {
   }
 }
 
+/** Bytes of shared buckets per key: tokens and last refill (Float64), and a lock (Int32). */
+const sharedBucketBytes = 20;
+
+/**
+ * Token buckets that every gateway thread of a process takes from (GATEWAY_THREADS > 1), one per
+ * configured key in `names`' order: made by the main thread and handed to each thread, so that a
+ * key's limit is the process's, not each thread's.
+ */
+export function sharedRateBuckets(keyCount: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, keyCount) * sharedBucketBytes);
+}
+
+/** Spins this many times on a bucket another thread holds, then waits for it 1 ms at a time. */
+const lockSpins = 1_000;
+
 /**
  * A token bucket per key: `ratePerSec` tokens a second, up to `burstSeconds` worth saved. Buckets
- * exist only for configured keys (at most apiKeysMax), so the map is bounded.
+ * exist only for configured keys (at most apiKeysMax), so the map is bounded. With `shared`, the
+ * buckets of the keys it names live in shared memory (sharedRateBuckets), taken under a lock per key.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
   private readonly capacity: number;
+  private readonly slots: Map<string, number> | undefined;
+  /** Per slot: tokens, then the last refill in ms (0: never taken). */
+  private readonly cells: Float64Array | undefined;
+  private readonly locks: Int32Array | undefined;
 
   constructor(
     private readonly ratePerSec: number,
     burstSeconds = 2,
+    shared?: { buffer: SharedArrayBuffer; names: readonly string[] },
   ) {
     this.capacity = Math.max(1, ratePerSec * burstSeconds);
+    if (shared) {
+      const count = Math.floor(shared.buffer.byteLength / sharedBucketBytes);
+      if (shared.names.length > count) throw new Error(`shared rate buckets hold ${count} keys, not ${shared.names.length}`);
+      this.slots = new Map(shared.names.map((name, slot) => [name, slot]));
+      this.cells = new Float64Array(shared.buffer, 0, 2 * count);
+      this.locks = new Int32Array(shared.buffer, 16 * count, count);
+    }
   }
 
   /** Takes a token; when none is left returns the ms until one is. */
   take(keyName: string, nowMs: number): { ok: true } | { ok: false; retryAfterMs: number } {
-    let bucket = this.buckets.get(keyName);
-    if (!bucket) {
-      bucket = { tokens: this.capacity, atMs: nowMs };
-      this.buckets.set(keyName, bucket);
+    const slot = this.slots?.get(keyName);
+    if (slot === undefined || this.cells === undefined || this.locks === undefined) {
+      let bucket = this.buckets.get(keyName);
+      if (!bucket) {
+        bucket = { tokens: this.capacity, atMs: nowMs };
+        this.buckets.set(keyName, bucket);
+      }
+      const tokens = this.refill(bucket.tokens, bucket.atMs, nowMs);
+      bucket.atMs = nowMs;
+      bucket.tokens = tokens >= 1 ? tokens - 1 : tokens;
+      return this.verdict(tokens);
     }
-    const elapsedMs = Math.max(0, nowMs - bucket.atMs);
-    bucket.tokens = Math.min(this.capacity, bucket.tokens + (elapsedMs * this.ratePerSec) / 1000);
-    bucket.atMs = nowMs;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { ok: true };
+    const locks = this.locks;
+    for (let spins = 0; Atomics.compareExchange(locks, slot, 0, 1) !== 0; spins++) if (spins >= lockSpins) Atomics.wait(locks, slot, 1, 1);
+    let tokens: number;
+    try {
+      const cells = this.cells;
+      const atMs = cells[2 * slot + 1]!;
+      tokens = atMs === 0 ? this.capacity : this.refill(cells[2 * slot]!, atMs, nowMs);
+      cells[2 * slot] = tokens >= 1 ? tokens - 1 : tokens;
+      // Never behind the last taker's clock (threads' clocks are one, but calls interleave).
+      cells[2 * slot + 1] = Math.max(atMs, nowMs);
+    } finally {
+      Atomics.store(locks, slot, 0);
+      Atomics.notify(locks, slot, 1);
     }
-    return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / this.ratePerSec) };
+    return this.verdict(tokens);
+  }
+
+  private refill(tokens: number, atMs: number, nowMs: number): number {
+    return Math.min(this.capacity, tokens + (Math.max(0, nowMs - atMs) * this.ratePerSec) / 1000);
+  }
+
+  /** `tokens`: before this take. */
+  private verdict(tokens: number): { ok: true } | { ok: false; retryAfterMs: number } {
+    if (tokens >= 1) return { ok: true };
+    return { ok: false, retryAfterMs: Math.ceil(((1 - tokens) * 1000) / this.ratePerSec) };
   }
 }

@@ -45,6 +45,8 @@ export interface GatewayOptions {
   service?: GatewayService;
   keys?: ApiKeys;
   rateLimitRps?: number;
+  /** Rate buckets shared with the process's other gateway threads (auth.ts sharedRateBuckets). */
+  rateBuckets?: SharedArrayBuffer;
   corsOrigins?: string[];
   bodyBytesMax?: number;
   /** Analytics from history (`instock analytics` asks a running embedded process through this). */
@@ -263,7 +265,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const metrics = new GatewayMetrics(registry);
   const threadRequests = options.thread === undefined ? undefined : metrics.threadRequests(registry).labels(String(options.thread));
   const keys = options.keys ?? new ApiKeys([]);
-  const limiter = new RateLimiter(options.rateLimitRps ?? 2000);
+  const limiter = new RateLimiter(options.rateLimitRps ?? 2000, undefined, options.rateBuckets ? { buffer: options.rateBuckets, names: keys.names } : undefined);
   const corsOrigins = new Set(options.corsOrigins ?? []);
   const bodyBytesMax = options.bodyBytesMax ?? bodyBytesMaxDefault;
   const clock = options.clock ?? Date.now;

@@ -35,6 +35,8 @@ export interface ThreadData {
   port: number;
   /** The key the main thread generated when GATEWAY_API_KEYS is empty. */
   generatedKey: string | undefined;
+  /** Every thread's keys take from the same buckets: a key's rate limit is the process's. */
+  rateBuckets: SharedArrayBuffer;
   /** The store is the main thread's (in memory): ask it (ThreadStore), do not open one. */
   mainStore: boolean;
   /** Routes the main thread answers for the threads (`instock start`). */
@@ -119,7 +121,7 @@ export class GatewayThreads {
   }
 
   /** Starts `count` worker threads (cli/gateway-thread.js) and resolves once each is serving. */
-  static async start(count: number, data: Pick<ThreadData, 'port' | 'generatedKey'>, deps: { registry: Registry; feeds: GatewayFeeds; services: MainServices; onFailure: (message: string) => void }): Promise<GatewayThreads> {
+  static async start(count: number, data: Pick<ThreadData, 'port' | 'generatedKey' | 'rateBuckets'>, deps: { registry: Registry; feeds: GatewayFeeds; services: MainServices; onFailure: (message: string) => void }): Promise<GatewayThreads> {
     const threads = new GatewayThreads(deps.registry, deps.feeds, deps.onFailure, deps.services);
     const services = { mainStore: deps.services.store !== undefined, analytics: deps.services.analytics !== undefined, submitEvents: deps.services.submitEvents !== undefined };
     try {

@@ -180,4 +180,24 @@ describe('instock start (embedded default) with GATEWAY_THREADS=2', () => {
     expect(output).toContain('instock: stopping');
     rmSync(dataDir, { recursive: true, force: true });
   }, 90_000);
+
+  it('limits a key\'s rate for the process, not for each thread', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'instock-threads-'));
+    const running = gateway({ REDIS_URL: '', GATEWAY_THREADS: '2', GATEWAY_RATE_LIMIT_RPS: '5', INSTOCK_DATA_DIR: dataDir }, 'start');
+    const port = await Promise.race([running.ready, running.exited.then(({ output }) => Promise.reject(new Error(`instock start exited:\n${output}`)))]);
+    // 40 requests over separate connections (both threads take some): a burst of 2 s worth (10)
+    // and 5 more a second pass; buckets of each thread's own would let through twice the burst.
+    const t0 = Date.now();
+    const answers = await Promise.all(Array.from({ length: 40 }, () => call(port, 'GET', '/v1/positions/NO-SUCH-SKU')));
+    const elapsedSec = (Date.now() - t0) / 1000;
+    const passed = answers.filter((a) => a.status !== 429).length;
+    expect(answers.filter((a) => a.status === 429).length + passed).toBe(40);
+    expect(passed).toBeGreaterThanOrEqual(10);
+    expect(passed).toBeLessThanOrEqual(10 + Math.ceil(5 * elapsedSec));
+    const { text } = await call(port, 'GET', '/metrics');
+    expect(Math.min(series(text, 'instock_gateway_thread_requests_total{thread="1"}'), series(text, 'instock_gateway_thread_requests_total{thread="2"}'))).toBeGreaterThan(0);
+    running.child.kill('SIGTERM');
+    expect((await running.exited).code).toBe(0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiKeyConfigError, ApiKeys, RateLimiter, generateApiKey, parseApiKeys } from '../../gateway/auth.js';
+import { ApiKeyConfigError, ApiKeys, RateLimiter, generateApiKey, parseApiKeys, sharedRateBuckets } from '../../gateway/auth.js';
 import { HttpProblem } from '../../gateway/http.js';
 
 const secret = 'secret-0123456789abcdef';
@@ -63,5 +63,21 @@ describe('rate limiter', () => {
     expect(limiter.take('k', 1_100).ok).toBe(false);
     // Keys have their own buckets.
     expect(limiter.take('other', 1_100).ok).toBe(true);
+  });
+
+  it('is one limit for every thread that shares its buckets', () => {
+    const buffer = sharedRateBuckets(2);
+    // Two threads' limiters, as each gateway thread makes its own over the process's buffer.
+    const [a, b] = [new RateLimiter(10, undefined, { buffer, names: ['k', 'other'] }), new RateLimiter(10, undefined, { buffer: structuredClone(buffer), names: ['k', 'other'] })];
+    let ok = 0;
+    for (let i = 0; i < 30; i++) if ((i % 2 === 0 ? a : b).take('k', 1_000).ok) ok++;
+    expect(ok).toBe(20);
+    expect(b.take('k', 1_000)).toEqual({ ok: false, retryAfterMs: 100 });
+    expect(a.take('k', 1_100).ok).toBe(true);
+    expect(b.take('k', 1_100).ok).toBe(false);
+    expect(b.take('other', 1_100).ok).toBe(true);
+    // A key the buffer does not name has a bucket of the thread's own.
+    expect(a.take('unlisted', 1_100).ok).toBe(true);
+    expect(() => new RateLimiter(10, undefined, { buffer, names: ['x', 'y', 'z'] })).toThrow(/hold 2 keys, not 3/);
   });
 });
