@@ -9,9 +9,9 @@
 //   p99 latency at 70 % of max      (requests paced evenly, paced-load.ts)  target < 10 ms
 //                                   next to the same paced load on the fixed-response endpoint
 //
-// Each server is its own process (`instock start` on the in-memory store, on one thread and with
-// GATEWAY_THREADS=2, `instock start` on Redis, `instock gateway` with GATEWAY_THREADS=2 on the same
-// Redis, or benchmarks/fixed-server.ts), so the load generator and the server do not share an
+// Each server is its own process (`instock start` on the in-memory store with GATEWAY_THREADS=1
+// and =2, `instock start` on Redis with GATEWAY_THREADS=1, `instock gateway` with GATEWAY_THREADS=2
+// on the same Redis, or benchmarks/fixed-server.ts; the default, `auto`, is 2 on a 2-core machine), so the load generator and the server do not share an
 // event loop. Redis is the benchmark's own redis-server.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -145,14 +145,14 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     const common = { GATEWAY_PORT: '0', GATEWAY_API_KEYS: `bench:${apiKey}:availability:read+reservations:write+admin`, GATEWAY_RATE_LIMIT_RPS: '10000000', SAMPLE_SKUS: '5000', KAFKA_BROKERS: '', CLICKHOUSE_URL: '', LOG_LEVEL: 'warn' };
     const ready = /ready in \d+ ms on http:\/\/[^:]+:(\d+)/;
 
-    progress('starting the embedded gateway (in-memory store, sample network and stock)');
-    const memory = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, ready);
+    progress('starting the embedded gateway on one thread (in-memory store, sample network and stock)');
+    const memory = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, ready);
     servers.push(memory);
     progress('starting the embedded gateway again with GATEWAY_THREADS=2 (two threads on the main thread\'s in-memory store)');
     const memoryThreaded = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'memory-threads') }, ready);
     servers.push(memoryThreaded);
-    progress('starting the gateway on Redis (sample stock loaded into the benchmark redis-server)');
-    const redis = await spawnServer([bin, 'start'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, ready);
+    progress('starting the gateway on Redis on one thread (sample stock loaded into the benchmark redis-server)');
+    const redis = await spawnServer([bin, 'start'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, ready);
     servers.push(redis);
     // The same Redis (its stock loaded by the server above) behind `instock gateway` on two threads.
     progress('starting `instock gateway` on the same Redis with GATEWAY_THREADS=2');
@@ -177,9 +177,9 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     let floorRequests = 0;
 
     for (const [name, server] of [
-      ['embedded (in-memory)', memory],
+      ['embedded, one thread', memory],
       ['embedded, 2 gateway threads', memoryThreaded],
-      ['Redis', redis],
+      ['Redis, one thread', redis],
       ['Redis, 2 gateway threads', threaded],
     ] as const) {
       progress(`${name}: max throughput, ${rounds} rounds of ${roundSec} s alternating with the fixed-response endpoint (the floor), ${connections} connections`);

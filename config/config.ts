@@ -5,7 +5,7 @@
 // Nothing configured means the embedded default: in-process stream instead of Kafka, in-memory
 // store instead of Redis, chDB in-process instead of a ClickHouse server.
 
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 
 export class ConfigError extends Error {
@@ -39,6 +39,16 @@ function integer(min: number, max: number) {
 }
 
 const port = integer(1, 65535);
+
+/** `auto`: one per core this process may use (os.availableParallelism), at most `max`; or a count. */
+function threadCount(max: number) {
+  return (raw: string, env: string): number => {
+    const trimmed = raw.trim();
+    if (trimmed.toLowerCase() === 'auto') return Math.min(max, availableParallelism());
+    if (!/^\d+$/.test(trimmed) || Number(trimmed) < 1 || Number(trimmed) > max) fail(env, raw, `auto or an integer between 1 and ${max}`);
+    return Number(trimmed);
+  };
+}
 
 function oneOf<const T extends string>(...choices: T[]) {
   return (raw: string, env: string): T => {
@@ -106,7 +116,7 @@ const settings = {
   gatewayPort: { env: 'GATEWAY_PORT', fallback: '8080', doc: 'HTTP/WebSocket port of the gateway (its /metrics too); 0 picks a free port and prints it.', parse: integer(0, 65535) },
   gatewayApiKeys: { env: 'GATEWAY_API_KEYS', fallback: '', doc: 'API keys as name:secret:scope+scope,… (scopes availability:read, reservations:write, admin). Empty: npm start generates one key with every scope and prints it.', parse: text },
   gatewayCorsOrigins: { env: 'GATEWAY_CORS_ORIGINS', fallback: '', doc: 'Storefront origins allowed by CORS, comma-separated (e.g. https://shop.example.com). Empty: no CORS headers.', parse: text },
-  gatewayThreads: { env: 'GATEWAY_THREADS', fallback: '1', doc: 'Threads serving HTTP/WebSocket (`instock start`, `instock gateway`), on one port (SO_REUSEPORT); they share each key\'s rate limit, /metrics sums them. On Redis each thread has its own connection; on the in-memory store the main thread keeps the store, runs the threads\' store operations and serves no HTTP itself, and the threads read positions from a copy it keeps in shared memory.', parse: integer(1, 64) },
+  gatewayThreads: { env: 'GATEWAY_THREADS', fallback: 'auto', doc: 'Threads serving HTTP/WebSocket (`instock start`, `instock gateway`): a count, or `auto` for one per core (`os.availableParallelism()`); on one port (SO_REUSEPORT); they share each key\'s rate limit, /metrics sums them. On Redis each thread has its own connection; on the in-memory store the main thread keeps the store, runs the threads\' store operations and serves no HTTP itself, and the threads read positions from a copy it keeps in shared memory.', parse: threadCount(64) },
   gatewayRateLimitRps: { env: 'GATEWAY_RATE_LIMIT_RPS', fallback: '2000', doc: 'Requests per second allowed per API key (token bucket; bursts up to 2 s worth).', parse: integer(1, 10_000_000) },
   networkFile: { env: 'NETWORK_FILE', fallback: '', doc: 'Network configuration (locations, channels, carriers), JSON or YAML; reloaded when it changes. Empty: the built-in sample network.', parse: (raw: string) => (raw.trim() === '' ? '' : resolve(raw.trim())) },
   sampleSkus: { env: 'SAMPLE_SKUS', fallback: '5000', doc: 'SKUs with stock that the embedded default loads at start (0: none).', parse: integer(0, 1_000_000) },

@@ -418,6 +418,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     close: () => {
       live?.close();
       us_listen_socket_close(socket);
+      // And every connection still open (keep-alive clients): a worker thread whose event loop
+      // still holds uWS sockets when it ends aborts the process (libuv: loop closed with open handles).
+      app.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { backends, ConfigError, describeSettings, loadConfig } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
@@ -9,6 +10,10 @@ describe('configuration', () => {
     expect(backends(config)).toEqual({ stream: 'in-process', store: 'memory', history: 'chdb' });
     expect(config.gatewayPort).toBe(8080);
     expect(config.kafkaTopicStock).toBe('inventory.stock');
+    // The gateway serves from one thread per core unless told otherwise.
+    expect(config.gatewayThreads).toBe(Math.min(64, availableParallelism()));
+    expect(loadConfig({ GATEWAY_THREADS: '3' }).gatewayThreads).toBe(3);
+    expect(loadConfig({ GATEWAY_THREADS: ' Auto ' }).gatewayThreads).toBe(config.gatewayThreads);
   });
 
   it('selects Kafka, Redis Cluster over Redis, and a ClickHouse server when they are configured', () => {
@@ -31,6 +36,8 @@ describe('configuration', () => {
     ['CLICKHOUSE_URL', 'not a url', /CLICKHOUSE_URL="not a url" is invalid/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" is invalid: expected one of debug, info, warn, error/],
     ['KAFKA_PARTITIONS', '0', /KAFKA_PARTITIONS="0" is invalid: expected an integer between 1 and 1024/],
+    ['GATEWAY_THREADS', '0', /GATEWAY_THREADS="0" is invalid: expected auto or an integer between 1 and 64/],
+    ['GATEWAY_THREADS', 'many', /GATEWAY_THREADS="many" is invalid: expected auto or an integer between 1 and 64/],
     ['SERVICES_KAFKA_BROKERS', '2', /SERVICES_KAFKA_BROKERS="2" is invalid: expected 1 or 3/],
   ])('rejects %s=%s with a message naming the variable and the expected form', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
