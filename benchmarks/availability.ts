@@ -10,9 +10,10 @@
 //                                   next to the same paced load on the fixed-response endpoint
 //
 // Each server is its own process (`instock start` on the in-memory store with GATEWAY_THREADS=1
-// and =2, `instock start` on Redis with GATEWAY_THREADS=1, `instock gateway` with GATEWAY_THREADS=2
-// on the same Redis, or benchmarks/fixed-server.ts; the default, `auto`, is 2 on a 2-core machine), so the load generator and the server do not share an
-// event loop. Redis is the benchmark's own redis-server.
+// and =2, `instock start` on Redis with GATEWAY_THREADS=1, `instock gateway` with
+// GATEWAY_THREADS=2 on the same Redis, or benchmarks/fixed-server.ts; the default, `auto`, is 2 on
+// a 2-core machine), so the load generator and the server do not share an event loop. Redis is the
+// benchmark's own redis-server.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

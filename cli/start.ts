@@ -255,7 +255,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   }
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated, rateBuckets: rateBuckets ?? sharedRateBuckets(keys.size) }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated, rateBuckets: rateBuckets! }, {
         registry,
         feeds,
         services: {

@@ -54,10 +54,8 @@ export class PositionsMirror {
   private readonly skuNumbers = new Map<string, number>();
   /** Float64 each SKU's region holds (main thread only). */
   private capacity = new Int32Array(1024);
-  private readonly headerBuffers: SharedArrayBuffer[] = [];
-  private readonly headers: Int32Array[] = [];
-  private readonly dataBuffers: SharedArrayBuffer[] = [];
-  private readonly data: Float64Array[] = [];
+  private readonly headers: Int32Array<SharedArrayBuffer>[] = [];
+  private readonly data: Float64Array<SharedArrayBuffer>[] = [];
   /** Where the last data segment's free space starts. */
   private fill = 0;
 
@@ -79,8 +77,8 @@ export class PositionsMirror {
   update(known: MirrorKnown): MirrorUpdate {
     const update: MirrorUpdate = {};
     if (known.names !== this.names.length) update.names = this.names.slice();
-    if (known.headers !== this.headerBuffers.length) update.headers = this.headerBuffers.slice();
-    if (known.segments !== this.dataBuffers.length) update.segments = this.dataBuffers.slice();
+    if (known.headers !== this.headers.length) update.headers = this.headers.map((header) => header.buffer);
+    if (known.segments !== this.data.length) update.segments = this.data.map((segment) => segment.buffer);
     return update;
   }
 
@@ -98,9 +96,7 @@ export class PositionsMirror {
   private allocate(length: number): [number, number] {
     let last = this.data.length - 1;
     if (last < 0 || this.fill + length > this.data[last]!.length) {
-      const buffer = new SharedArrayBuffer(Math.max(dataSegmentLength, length) * Float64Array.BYTES_PER_ELEMENT);
-      this.dataBuffers.push(buffer);
-      this.data.push(new Float64Array(buffer));
+      this.data.push(new Float64Array(new SharedArrayBuffer(Math.max(dataSegmentLength, length) * Float64Array.BYTES_PER_ELEMENT)));
       this.fill = 0;
       last += 1;
     }
@@ -114,9 +110,7 @@ export class PositionsMirror {
     if (n !== undefined) return n;
     n = this.skuNumbers.size;
     if (n >>> headerShift >= this.headers.length) {
-      const buffer = new SharedArrayBuffer(headerSkus * 3 * Int32Array.BYTES_PER_ELEMENT);
-      this.headerBuffers.push(buffer);
-      this.headers.push(new Int32Array(buffer));
+      this.headers.push(new Int32Array(new SharedArrayBuffer(headerSkus * 3 * Int32Array.BYTES_PER_ELEMENT)));
     }
     if (n >= this.capacity.length) {
       const bigger = new Int32Array(this.capacity.length * 2);
@@ -140,15 +134,13 @@ export class PositionsMirror {
       [segment, offset] = this.allocate(capacity);
       this.capacity[n] = capacity;
     }
-    // Numbered before the write: a new location's number is the same in every thread.
-    for (const p of positions) this.locationNumber(p.location);
     const data = this.data[segment]!;
     Atomics.add(header, at, 1);
     data[offset] = dueAtMs;
     data[offset + 1] = positions.length;
     let o = offset + 2;
     for (const p of positions) {
-      data[o] = this.locationIndex.get(p.location)!;
+      data[o] = this.locationNumber(p.location);
       data[o + 1] = p.snap + p.adj;
       data[o + 2] = p.reserved;
       o += 3;
