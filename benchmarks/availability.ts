@@ -12,8 +12,8 @@
 // Each server is its own process (`instock start` on the in-memory store with GATEWAY_THREADS=1
 // and =2, `instock start` on Redis with GATEWAY_THREADS=1, `instock gateway` with
 // GATEWAY_THREADS=2 on the same Redis, or benchmarks/fixed-server.ts; the default, `auto`, is 2 on
-// a 2-core machine), so the load generator and the server do not share an event loop. Redis is the
-// benchmark's own redis-server.
+// a 2-core machine), so the load generator and the server do not share an event loop; one runs at
+// a time. Redis is the benchmark's own redis-server.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -146,24 +146,25 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     const common = { GATEWAY_PORT: '0', GATEWAY_API_KEYS: `bench:${apiKey}:availability:read+reservations:write+admin`, GATEWAY_RATE_LIMIT_RPS: '10000000', SAMPLE_SKUS: '5000', KAFKA_BROKERS: '', CLICKHOUSE_URL: '', LOG_LEVEL: 'warn' };
     const ready = /ready in \d+ ms on http:\/\/[^:]+:(\d+)/;
 
-    progress('starting the embedded gateway on one thread (in-memory store, sample network and stock)');
-    const memory = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, ready);
-    servers.push(memory);
-    progress('starting the embedded gateway again with GATEWAY_THREADS=2 (two threads on the main thread\'s in-memory store)');
-    const memoryThreaded = await spawnServer([bin, 'start'], { ...common, REDIS_URL: '', REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'memory-threads') }, ready);
-    servers.push(memoryThreaded);
-    progress('starting the gateway on Redis on one thread (sample stock loaded into the benchmark redis-server)');
-    const redis = await spawnServer([bin, 'start'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, ready);
-    servers.push(redis);
-    // The same Redis (its stock loaded by the server above) behind `instock gateway` on two threads.
-    progress('starting `instock gateway` on the same Redis with GATEWAY_THREADS=2');
-    const threaded = await spawnServer([bin, 'gateway'], { ...common, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_CLUSTER_NODES: '', GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'threads') }, ready);
-    servers.push(threaded);
+    // One server runs at a time, started just before it is measured and stopped after: an idle
+    // server beside the measured one still collects garbage and merges its chDB history parts on
+    // the same two cores. The Redis servers share the benchmark redis-server, whose stock the first
+    // of them (`instock start`) loads.
+    const configs: { name: string; description: string; args: string[]; env: Record<string, string>; redis: boolean }[] = [
+      { name: 'embedded, one thread', description: 'the embedded gateway on one thread (in-memory store, sample network and stock)', args: [bin, 'start'], env: { REDIS_URL: '', GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'memory') }, redis: false },
+      { name: 'embedded, 2 gateway threads', description: "the embedded gateway with GATEWAY_THREADS=2 (two threads on the main thread's in-memory store)", args: [bin, 'start'], env: { REDIS_URL: '', GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'memory-threads') }, redis: false },
+      { name: 'Redis, one thread', description: 'the gateway on Redis on one thread (sample stock loaded into the benchmark redis-server)', args: [bin, 'start'], env: { REDIS_URL: `redis://127.0.0.1:${redisPort}`, GATEWAY_THREADS: '1', INSTOCK_DATA_DIR: join(dataDir, 'redis') }, redis: true },
+      { name: 'Redis, 2 gateway threads', description: '`instock gateway` on the same Redis with GATEWAY_THREADS=2', args: [bin, 'gateway'], env: { REDIS_URL: `redis://127.0.0.1:${redisPort}`, GATEWAY_THREADS: '2', INSTOCK_DATA_DIR: join(dataDir, 'threads') }, redis: true },
+    ];
+    const startServer = async (config: (typeof configs)[number]): Promise<Server> => {
+      progress(`starting ${config.description}`);
+      const server = await spawnServer(config.args, { ...common, REDIS_CLUSTER_NODES: '', ...config.env }, ready);
+      servers.push(server);
+      return server;
+    };
 
-    const bytes = await responseBytes(memory.port, bodies[0]!);
-    await responseBytes(memoryThreaded.port, bodies[0]!);
-    await responseBytes(redis.port, bodies[0]!);
-    await responseBytes(threaded.port, bodies[0]!);
+    let first: Server | undefined = await startServer(configs[0]!);
+    const bytes = await responseBytes(first.port, bodies[0]!);
     progress(`a 12-line answer is ${bytes} bytes; starting the fixed-response endpoint with that size`);
     const fixed = await spawnServer([projectPath('dist', 'benchmarks', 'fixed-server.js'), '0', String(bytes)], {}, /ready (\d+)/);
     servers.push(fixed);
@@ -177,16 +178,15 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     let floorCpu: CpuUsage | undefined;
     let floorRequests = 0;
 
-    for (const [name, server] of [
-      ['embedded, one thread', memory],
-      ['embedded, 2 gateway threads', memoryThreaded],
-      ['Redis, one thread', redis],
-      ['Redis, 2 gateway threads', threaded],
-    ] as const) {
+    for (const config of configs) {
+      const name = config.name;
+      const server = first ?? (await startServer(config));
+      first = undefined;
+      await responseBytes(server.port, bodies[0]!);
       progress(`${name}: max throughput, ${rounds} rounds of ${roundSec} s alternating with the fixed-response endpoint (the floor), ${connections} connections`);
       const gateway = { name: 'gateway process (all threads)', pid: server.child.pid };
       const gatewayMain = { name: 'gateway main thread', pid: server.child.pid, tid: server.child.pid };
-      const metered = [loadGenerator, gateway, gatewayMain, ...(server === redis || server === threaded ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
+      const metered = [loadGenerator, gateway, gatewayMain, ...(config.redis ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
       // Unrecorded first: the first seconds of a load find cold code in both servers and in the load
       // generator (a first floor round measured 39,554 req/s, the next two 64,000-69,000).
       await load(fixed.port, bodies, { connections, durationSec: warmupSec });
@@ -199,7 +199,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
         async () => {
           const meter = new CpuMeter([loadGenerator, { name: 'fixed-response server', pid: fixed.child.pid }]);
           const run = await load(fixed.port, bodies, { connections, durationSec: roundSec });
-          if (server === memory) {
+          if (config === configs[0]) {
             floorCpu = addUsage(floorCpu, meter.stop());
             floorRequests += run.requests;
           }
@@ -226,6 +226,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       // a tail that the machine or the load generator causes shows in both.
       progress(`floor: fixed-response endpoint at the same ${Math.round(rate70)} req/s for ${durationSec} s`);
       const floorAt70 = await pacedLoad({ port: fixed.port, ...paced });
+      await stopServer(server);
       results[name] = { max, maxRounds: measured.rounds, floorRuns, at70, floorAtSameRate: floorAt70 };
       const ratio = measured.ratio;
       rows.push({ metric: `${name}: max throughput (median of ${rounds} rounds)`, value: measured.value, unit: 'req/s', floor: measured.floor, ratio, target: '>= 25 % of floor', pass: ratio >= 0.25 && max.non2xx === 0 && max.errors === 0 });
