@@ -25,10 +25,10 @@ import { ApiKeys, generateApiKey, parseApiKeys, scopes, sharedRateBuckets } from
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
 import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
-import { startGateway, type GatewayOptions } from '../gateway/server.js';
+import { acceptConnections, startGateway, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
 import { ThreadStore } from '../gateway/thread-store.js';
-import { freePort, GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
+import { GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
 
 /** What cli/start-history.ts gives `start`: the writer the in-process feeds use, analytics, close. */
 interface RunningHistory {
@@ -211,7 +211,10 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   // stream) and runs the threads' store operations; it serves no HTTP itself: requests of its own
   // would delay every thread's reads (the main thread was the one saturated, the others waited).
   const mainServes = link !== undefined || config.gatewayThreads === 1 || kinds.store !== 'memory';
-  const port = asThread ? asThread.data.port : config.gatewayThreads > 1 && config.gatewayPort === 0 ? await freePort(config.gatewayHost) : config.gatewayPort;
+  // With threads, no gateway listens: an acceptor on the main thread does, and hands the
+  // connections to them in turn (gateway/server.ts, acceptConnections).
+  const threaded = link !== undefined || config.gatewayThreads > 1;
+  const port = asThread ? asThread.data.port : config.gatewayPort;
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (mainServes) {
     const service = new GatewayService(store, network, feeds);
@@ -219,6 +222,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     const running = await startGateway({
       host: config.gatewayHost,
       port,
+      listen: !threaded,
       ...(config.gatewayThreads > 1 ? { thread: asThread?.data.index ?? 0, metricsText: () => (link ? link.metricsText() : threads ? threads.metricsText() : registry.metrics()) } : {}),
       registry,
       service,
@@ -236,7 +240,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     closers.unshift(() => running.close());
     gateway = running;
   }
-  const servedPort = gateway?.port ?? port;
+  let servedPort = gateway?.port ?? port;
   liveSink.push = (changes) => {
     gateway?.live?.onChanges(changes);
     threads?.broadcastChanges(changes);
@@ -248,14 +252,14 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   };
 
   if (link) {
-    link.ready();
+    link.ready(gateway!.descriptor);
     await link.stopped;
     await shutdown();
     return 0;
   }
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port: servedPort, generatedKey: generated, rateBuckets: rateBuckets! }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port, generatedKey: generated, rateBuckets: rateBuckets! }, {
         registry,
         feeds,
         services: {
@@ -270,12 +274,16 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
           process.kill(process.pid, 'SIGTERM');
         },
       });
+      const running = threads;
+      closers.unshift(() => running.stop());
+      // Last, once every gateway is ready; closed first, before the gateways it hands connections to.
+      const acceptor = await acceptConnections(config.gatewayHost, config.gatewayPort, [...(gateway ? [gateway.descriptor] : []), ...threads.descriptors]);
+      closers.unshift(() => acceptor.close());
+      servedPort = acceptor.port;
     } catch (error) {
       await shutdown();
       throw error;
     }
-    const running = threads;
-    closers.unshift(() => running.stop());
   }
 
   const sweeper = setInterval(() => {

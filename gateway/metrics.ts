@@ -32,7 +32,7 @@ export class GatewayMetrics {
     this.networkReloads = new Counter({ name: 'instock_gateway_network_reloads_total', help: 'Network configuration reloads, by outcome (ok, invalid).', labelNames: ['outcome'], registers });
   }
 
-  /** With GATEWAY_THREADS > 1: API requests by the thread that served them (how the kernel spread connections). */
+  /** With GATEWAY_THREADS > 1: API requests by the thread that served them (connections are handed out in turn). */
   threadRequests(registry: Registry): Counter<'thread'> {
     return new Counter({ name: 'instock_gateway_thread_requests_total', help: 'API requests by gateway thread (GATEWAY_THREADS > 1).', labelNames: ['thread'], registers: [registry] });
   }

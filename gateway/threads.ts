@@ -1,6 +1,7 @@
 // Gateway threads: `instock gateway` with GATEWAY_THREADS=N serves HTTP and WebSockets from N
-// threads on one port (uWebSockets.js listens with SO_REUSEPORT: the kernel spreads connections
-// over them). One thread was the limit of a gateway (0.93-0.98 of a core at max throughput).
+// threads on one port: the main thread listens and hands each new connection to the next thread in
+// turn (gateway/server.ts, acceptConnections). One thread was the limit of a gateway (0.93-0.98 of
+// a core at max throughput).
 //
 // Each thread has its own store connection, network state, rate-limit buckets and expiry watch,
 // as separate gateway processes would. What has to be one goes through the main thread:
@@ -17,7 +18,6 @@
 //   own connection;
 // - `instock start`'s analytics and event submission run on the main thread.
 
-import { createServer } from 'node:net';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
@@ -31,7 +31,7 @@ import { fromWireError, PositionsServer, storeMethods, wireError, type MainStore
 export interface ThreadData {
   /** 1 … N-1 (the main thread is 0). */
   index: number;
-  /** The port the main thread bound (GATEWAY_PORT may be 0). */
+  /** The gateway's port (GATEWAY_PORT, or the one bound for 0); the main thread's acceptor listens on it. */
   port: number;
   /** The key the main thread generated when GATEWAY_API_KEYS is empty. */
   generatedKey: string | undefined;
@@ -73,28 +73,13 @@ type Request =
   | { type: 'submitEvents'; events: unknown[] };
 
 type ToMain =
-  | { type: 'ready' }
+  | { type: 'ready'; descriptor: number }
   | { type: 'transitions'; transitions: ReservationTransition[] }
   | { type: 'changes'; changes: AtpChange[] }
   | { type: 'samples'; samples: AvailabilitySample[] }
   | { type: 'metricsJson'; id: number; json: MetricsJson }
   | { type: 'metricsText'; id: number }
   | { type: 'request'; id: number; request: Request };
-
-/**
- * A free port for every thread to listen on: uWebSockets.js shares a port between listeners only
- * when it is named (with port 0 each thread's listen would get its own, or fail).
- */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A thread's availability samples wait at most this long, or this many, before they are posted. */
 const samplesWaitMs = 100;
@@ -106,6 +91,8 @@ const metricsWaitMs = 2_000;
 /** The main thread's side: starts the workers, relays their feeds, sums their metrics. */
 export class GatewayThreads {
   private readonly workers: Worker[] = [];
+  /** Each worker's gateway, for the acceptor to hand connections to (in the order they were ready). */
+  readonly descriptors: number[] = [];
   private nextId = 0;
   private readonly pendingJson = new Map<number, { left: number; json: MetricsJson[]; done: () => void }>();
   private stopping = false;
@@ -145,6 +132,7 @@ export class GatewayThreads {
       worker.on('message', (message: ToMain) => {
         if (message.type === 'ready') {
           ready = true;
+          this.descriptors.push(message.descriptor);
           resolve();
         } else this.fromWorker(worker, message);
       });
@@ -366,7 +354,8 @@ export class ThreadLink implements MainStoreLink {
     });
   }
 
-  ready(): void {
-    this.post({ type: 'ready' });
+  /** This thread serves: `descriptor` is its gateway's (RunningGateway.descriptor). */
+  ready(descriptor: number): void {
+    this.post({ type: 'ready', descriptor });
   }
 }
