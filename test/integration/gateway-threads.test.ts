@@ -3,7 +3,7 @@
 // reservation placed through one thread is the same through the other, a retry takes nothing
 // twice, SIGTERM stops every thread. `instock start` on its embedded default with
 // GATEWAY_THREADS=2: two threads serve from the main thread's in-memory store (stock events sent
-// through any thread are read through every other, holds are taken once, errors keep their
+// through any thread are read through every other and pushed to live subscribers on both, holds are taken once, errors keep their
 // status), and a thread count out of range is refused with a clear error.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { projectPath } from '../../config/paths.js';
 import { sampleNetwork, sampleSku, sampleStockEvents } from '../../engine/network/sample.js';
 import { RedisStore } from '../../engine/store/redis-store.js';
@@ -60,6 +61,34 @@ function call(port: number, method: string, path: string, body?: unknown): Promi
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** A live-stock subscriber: the latest ATP pushed for each SKU. */
+async function subscribe(port: number, channel: string, skus: string[]): Promise<{ latest: Map<string, number>; close: () => void }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/live?key=${key}`);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const latest = new Map<string, number>();
+  const subscribed = new Promise<void>((resolve) =>
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as { type: string; updates?: { sku: string; atp: number }[] };
+      for (const u of message.updates ?? []) latest.set(u.sku, u.atp);
+      if (message.type === 'subscribed') resolve();
+    }),
+  );
+  ws.send(JSON.stringify({ type: 'subscribe', channel, skus }));
+  await subscribed;
+  return { latest, close: () => ws.close() };
+}
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** The value of one series in an exposition text (0 when absent). */
@@ -145,6 +174,8 @@ describe('instock start (embedded default) with GATEWAY_THREADS=2', () => {
         return (JSON.parse(a.text) as { items: { atp: number }[] }).items[0]!.atp;
       });
     };
+    // Two live subscribers, one on each thread (connections are handed out in turn).
+    const live = [await subscribe(port, 'web', [sku]), await subscribe(port, 'web', [sku])];
     const zero = network.locations.map((l, i) => ({ type: 'snapshot', eventId: `z-${i}`, sku, location: l.id, qty: 0, asOf: Date.UTC(2026, 5, 1) }));
     expect((await call(port, 'POST', '/v1/events', { events: zero })).status).toBe(200);
     expect(await atpOf()).toEqual(Array(12).fill(0));
@@ -153,6 +184,9 @@ describe('instock start (embedded default) with GATEWAY_THREADS=2', () => {
     const stocked = await atpOf();
     expect(stocked[0]).toBeGreaterThan(0);
     expect(new Set(stocked).size).toBe(1);
+    // The change reached both threads' subscribers over WebSocket.
+    for (const subscriber of live) await until('the live change', () => subscriber.latest.get(sku) === stocked[0]);
+    for (const subscriber of live) subscriber.close();
 
     // A hold sent 8 times at once over separate connections is taken once; every thread reads it.
     const hold = { reservationId: 'embedded-r1', channel: 'web', lines: [{ sku, location: dc, qty: 5 }] };
