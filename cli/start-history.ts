@@ -27,6 +27,8 @@ const availabilitySampleEvery = 10;
 export interface RunningHistory {
   writer: { stockEvents(events: readonly StockEvent[]): void };
   analytics: (query: AnalyticsQuery) => Promise<Record<string, unknown>[]>;
+  /** Writes every row queued so far (retrying while ClickHouse refuses). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startHistory(config: Config, deps: { feeds: GatewayFeeds; 
       if (!(analyticsReports as readonly string[]).includes(query.report)) throw new HttpProblem(404, 'Not Found', `no analytics report ${JSON.stringify(query.report)}: ${analyticsReports.join(', ')}`);
       return runAnalytics(client, database, { ...query, report: query.report as AnalyticsReport });
     },
+    flush: () => writer.flush(),
     close: async () => {
       await consumer?.stop();
       await writer.close();

@@ -34,8 +34,26 @@ import { GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.
 interface RunningHistory {
   writer: { stockEvents(events: readonly StockEvent[]): void };
   analytics: NonNullable<GatewayOptions['analytics']>;
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
+/** How long `start` waits for the sample stock's history to be written before it serves anyway. */
+const sampleHistoryWaitMs = 10_000;
+
+/**
+ * Writes the sample stock's history (~110,000 rows: its events and ATP changes) before serving:
+ * written in the first second of serving, encoding them held the main thread for ~0.5 s, and the
+ * first requests waited behind it. A ClickHouse that does not take them delays serving by at most
+ * sampleHistoryWaitMs; the writer keeps them and retries.
+ */
+async function flushSampleHistory(history: RunningHistory, write: (message: string) => void): Promise<void> {
+  const t0 = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const written = await Promise.race([history.flush().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), sampleHistoryWaitMs)))]);
+  clearTimeout(timer);
+  write(written ? `history: sample stock written in ${Date.now() - t0} ms` : `history: sample stock not written after ${sampleHistoryWaitMs} ms; serving, the writer retries`);
+}
+
 type StartHistory = (config: Config, deps: { feeds: GatewayFeeds; velocity: VelocityTracker; registry: Registry; kafka?: KafkaClient; log: (message: string) => void }) => Promise<RunningHistory>;
 
 /** A fixed source time for the sample stock: loading it twice (e.g. against Redis) changes nothing. */
@@ -202,6 +220,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
       const tLoad = Date.now();
       for (let i = 0; i < events.length; i += 10_000) await stream.submit(events.slice(i, i + 10_000));
       write(`sample stock: ${events.length} snapshot events for ${config.sampleSkus} SKUs applied in ${Date.now() - tLoad} ms`);
+      if (history) await flushSampleHistory(history, write);
     }
   }
 
