@@ -25,7 +25,7 @@ import { ApiKeys, generateApiKey, parseApiKeys, scopes, sharedRateBuckets } from
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
 import type { KafkaClient } from '../connectors/kafka.js';
 import { NetworkState, statusReadFailed } from '../gateway/network-state.js';
-import { acceptConnections, startGateway, type GatewayOptions } from '../gateway/server.js';
+import { acceptConnections, startGateway, type Acceptor, type GatewayOptions } from '../gateway/server.js';
 import { GatewayService, type GatewayFeeds } from '../gateway/service.js';
 import { ThreadStore } from '../gateway/thread-store.js';
 import { GatewayThreads, ThreadLink, type ThreadData } from '../gateway/threads.js';
@@ -233,7 +233,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   // With threads, no gateway listens: an acceptor on the main thread does, and hands the
   // connections to them in turn (gateway/server.ts, acceptConnections).
   const threaded = link !== undefined || config.gatewayThreads > 1;
-  const port = asThread ? asThread.data.port : config.gatewayPort;
+  const port = config.gatewayPort;
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (mainServes) {
     const service = new GatewayService(store, network, feeds);
@@ -276,9 +276,10 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     await shutdown();
     return 0;
   }
+  let acceptor: Acceptor | undefined;
   if (config.gatewayThreads > 1) {
     try {
-      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { port, generatedKey: generated, rateBuckets: rateBuckets! }, {
+      threads = await GatewayThreads.start(mainServes ? config.gatewayThreads - 1 : config.gatewayThreads, { generatedKey: generated, rateBuckets: rateBuckets! }, {
         registry,
         feeds,
         services: {
@@ -286,9 +287,10 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
           ...(analytics ? { analytics } : {}),
           ...(submitEvents ? { submitEvents } : {}),
         },
-        onFailure: (message) => {
-          // A thread that died leaves its share of new connections unserved: stop, so that the
-          // process supervisor restarts the whole gateway.
+        onFailure: (message, descriptor) => {
+          // A thread that died gets no more connections (its event loop is gone), and the process
+          // stops, so that its supervisor restarts the whole gateway.
+          acceptor?.remove(descriptor);
           process.stderr.write(`instock: ${message}; stopping\n`);
           process.kill(process.pid, 'SIGTERM');
         },
@@ -296,9 +298,10 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
       const running = threads;
       closers.unshift(() => running.stop());
       // Last, once every gateway is ready; closed first, before the gateways it hands connections to.
-      const acceptor = await acceptConnections(config.gatewayHost, config.gatewayPort, [...(gateway ? [gateway.descriptor] : []), ...threads.descriptors]);
-      closers.unshift(() => acceptor.close());
-      servedPort = acceptor.port;
+      const accepting = await acceptConnections(config.gatewayHost, config.gatewayPort, [...(gateway ? [gateway.descriptor] : []), ...threads.descriptors]);
+      acceptor = accepting;
+      closers.unshift(() => accepting.close());
+      servedPort = accepting.port;
     } catch (error) {
       await shutdown();
       throw error;

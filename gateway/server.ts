@@ -451,6 +451,8 @@ type ChildApps = TemplatedApp & {
 
 export interface Acceptor {
   port: number;
+  /** Hands `descriptor`'s gateway no more connections (its thread is gone). */
+  remove(descriptor: number): void;
   /** Stops accepting, then lets go of the gateways it handed connections to. */
   close(): void;
 }
@@ -464,13 +466,18 @@ export interface Acceptor {
  */
 export async function acceptConnections(host: string, port: number, descriptors: number[]): Promise<Acceptor> {
   const acceptor = App() as ChildApps;
-  for (const descriptor of descriptors) acceptor.addChildAppDescriptor(descriptor);
+  const children = new Set(descriptors);
+  for (const descriptor of children) acceptor.addChildAppDescriptor(descriptor);
   const socket = await listen(acceptor, host, port);
+  const remove = (descriptor: number) => {
+    if (children.delete(descriptor)) acceptor.removeChildAppDescriptor(descriptor);
+  };
   return {
     port: listenPort(socket),
+    remove,
     close: () => {
       us_listen_socket_close(socket);
-      for (const descriptor of descriptors) acceptor.removeChildAppDescriptor(descriptor);
+      for (const descriptor of [...children]) remove(descriptor);
       acceptor.close();
     },
   };

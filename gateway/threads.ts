@@ -31,8 +31,6 @@ import { fromWireError, PositionsServer, storeMethods, wireError, type MainStore
 export interface ThreadData {
   /** 1 … N-1 (the main thread is 0). */
   index: number;
-  /** The gateway's port (GATEWAY_PORT, or the one bound for 0); the main thread's acceptor listens on it. */
-  port: number;
   /** The key the main thread generated when GATEWAY_API_KEYS is empty. */
   generatedKey: string | undefined;
   /** Every thread's keys take from the same buckets: a key's rate limit is the process's. */
@@ -101,14 +99,15 @@ export class GatewayThreads {
   private constructor(
     private readonly registry: Registry,
     private readonly feeds: GatewayFeeds,
-    private readonly onFailure: (message: string) => void,
+    /** A worker failed or exited while serving; `descriptor`: its gateway's, which must get no more connections. */
+    private readonly onFailure: (message: string, descriptor: number) => void,
     private readonly services: MainServices,
   ) {
     this.positions = services.store ? new PositionsServer(services.store) : undefined;
   }
 
   /** Starts `count` worker threads (cli/gateway-thread.js) and resolves once each is serving. */
-  static async start(count: number, data: Pick<ThreadData, 'port' | 'generatedKey' | 'rateBuckets'>, deps: { registry: Registry; feeds: GatewayFeeds; services: MainServices; onFailure: (message: string) => void }): Promise<GatewayThreads> {
+  static async start(count: number, data: Pick<ThreadData, 'generatedKey' | 'rateBuckets'>, deps: { registry: Registry; feeds: GatewayFeeds; services: MainServices; onFailure: (message: string, descriptor: number) => void }): Promise<GatewayThreads> {
     const threads = new GatewayThreads(deps.registry, deps.feeds, deps.onFailure, deps.services);
     const services = { mainStore: deps.services.store !== undefined, analytics: deps.services.analytics !== undefined, submitEvents: deps.services.submitEvents !== undefined };
     try {
@@ -129,20 +128,22 @@ export class GatewayThreads {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('../cli/gateway-thread.js', import.meta.url), { workerData: data });
       let ready = false;
+      let descriptor = 0;
       worker.on('message', (message: ToMain) => {
         if (message.type === 'ready') {
           ready = true;
-          this.descriptors.push(message.descriptor);
+          descriptor = message.descriptor;
+          this.descriptors.push(descriptor);
           resolve();
         } else this.fromWorker(worker, message);
       });
       worker.on('error', (error) => {
         if (!ready) reject(error);
-        else this.onFailure(`gateway thread ${data.index} failed: ${error.message}`);
+        else this.onFailure(`gateway thread ${data.index} failed: ${error.message}`, descriptor);
       });
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`gateway thread ${data.index} exited with ${code} before serving`));
-        else if (!this.stopping) this.onFailure(`gateway thread ${data.index} exited with ${code}`);
+        else if (!this.stopping) this.onFailure(`gateway thread ${data.index} exited with ${code}`, descriptor);
       });
       this.workers.push(worker);
     });
