@@ -1,7 +1,7 @@
 // A worker thread of `instock gateway` or `instock start` with GATEWAY_THREADS > 1
-// (gateway/threads.ts): the same gateway as the main thread's, on the port it bound, talking to
-// the main thread for its feeds, live changes, metrics and stop (and, on the in-memory store, for
-// every store operation: gateway/thread-store.ts).
+// (gateway/threads.ts): the same gateway as the main thread's, serving the connections the main
+// thread accepts and hands to it, talking to the main thread for its feeds, live changes, metrics
+// and stop (and, on the in-memory store, for every store operation: gateway/thread-store.ts).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfig } from '../config/config.js';

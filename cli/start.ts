@@ -230,18 +230,16 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
   // stream) and runs the threads' store operations; it serves no HTTP itself: requests of its own
   // would delay every thread's reads (the main thread was the one saturated, the others waited).
   const mainServes = link !== undefined || config.gatewayThreads === 1 || kinds.store !== 'memory';
-  // With threads, no gateway listens: an acceptor on the main thread does, and hands the
-  // connections to them in turn (gateway/server.ts, acceptConnections).
-  const threaded = link !== undefined || config.gatewayThreads > 1;
-  const port = config.gatewayPort;
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (mainServes) {
     const service = new GatewayService(store, network, feeds);
     closers.unshift(() => service.close());
     const running = await startGateway({
       host: config.gatewayHost,
-      port,
-      listen: !threaded,
+      port: config.gatewayPort,
+      // With threads, no gateway listens: an acceptor on the main thread does, and hands the
+      // connections to them in turn (gateway/server.ts, acceptConnections).
+      listen: config.gatewayThreads === 1,
       ...(config.gatewayThreads > 1 ? { thread: asThread?.data.index ?? 0, metricsText: () => (link ? link.metricsText() : threads ? threads.metricsText() : registry.metrics()) } : {}),
       registry,
       service,
@@ -259,7 +257,7 @@ export async function start(config: Config, role: 'start' | 'gateway', asThread?
     closers.unshift(() => running.close());
     gateway = running;
   }
-  let servedPort = gateway?.port ?? port;
+  let servedPort = gateway?.port ?? config.gatewayPort;
   liveSink.push = (changes) => {
     gateway?.live?.onChanges(changes);
     threads?.broadcastChanges(changes);

@@ -1,10 +1,11 @@
-// Gateway threads: `instock gateway` with GATEWAY_THREADS=N serves HTTP and WebSockets from N
-// threads on one port: the main thread listens and hands each new connection to the next thread in
-// turn (gateway/server.ts, acceptConnections). One thread was the limit of a gateway (0.93-0.98 of
-// a core at max throughput).
+// Gateway threads: `instock gateway` or `instock start` with GATEWAY_THREADS=N serves HTTP and
+// WebSockets from N threads on one port: the main thread listens and hands each new connection to
+// the next thread in turn (gateway/server.ts, acceptConnections). One thread was the limit of a
+// gateway (0.93-0.98 of a core at max throughput).
 //
-// Each thread has its own store connection, network state, rate-limit buckets and expiry watch,
-// as separate gateway processes would. What has to be one goes through the main thread:
+// Each thread has its own network state and expiry watch (and on Redis its own connection), as
+// separate gateway processes would. What has to be one is shared or goes through the main thread:
+// - rate limits: each key's token bucket is in shared memory (gateway/auth.ts, sharedRateBuckets);
 // - feeds: a worker's reservation transitions, changes and samples are posted to the main thread
 //   (samples of availability requests gathered for up to 100 ms: one message per request was ~9 %
 //   of a thread's time),

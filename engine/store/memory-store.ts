@@ -122,6 +122,15 @@ export class MemoryStore implements InventoryStore {
     return due;
   }
 
+  /** Runs an operation that may change positions or held lines, then tells the watchers, also when it throws. */
+  private publishing<T>(operation: () => T): T {
+    try {
+      return operation();
+    } finally {
+      this.publishChanges();
+    }
+  }
+
   /** Tells the watchers what the operation that ends changed. */
   private publishChanges(): void {
     const changed = this.changed;
@@ -276,11 +285,7 @@ export class MemoryStore implements InventoryStore {
     const id = request.reservationId;
     const existing = this.reservations.get(id);
     if (existing) return this.view(existing, request.nowMs);
-    try {
-      return this.holdLines(request, lines);
-    } finally {
-      this.publishChanges();
-    }
+    return this.publishing(() => this.holdLines(request, lines));
   }
 
   private holdLines(request: HoldRequest, lines: ReservationLine[]): Reservation {
@@ -337,11 +342,7 @@ export class MemoryStore implements InventoryStore {
   }
 
   async transition(reservationId: string, transition: Transition, nowMs: number): Promise<Reservation> {
-    try {
-      return this.transitionReservation(reservationId, transition, nowMs);
-    } finally {
-      this.publishChanges();
-    }
+    return this.publishing(() => this.transitionReservation(reservationId, transition, nowMs));
   }
 
   private transitionReservation(reservationId: string, transition: Transition, nowMs: number): Reservation {
@@ -408,11 +409,7 @@ export class MemoryStore implements InventoryStore {
   }
 
   async expireDue(nowMs: number, limit = 500): Promise<number> {
-    try {
-      return this.expireDueReservations(nowMs, limit);
-    } finally {
-      this.publishChanges();
-    }
+    return this.publishing(() => this.expireDueReservations(nowMs, limit));
   }
 
   private expireDueReservations(nowMs: number, limit: number): number {
