@@ -4,8 +4,8 @@
 // set in the same slot, so creating a header and indexing its expiry is atomic.
 // Three standalone-path scripts build keys themselves from the prefix (applyEvents.lua,
 // holdBaskets.lua, readPositionsMany.lua): their names come from lua/includes/keys.lua, which
-// spells this same layout. A SKU's read view is named from its positions key in Lua
-// (lua/includes/position.lua: viewKeyOf), which spells `view` below as well.
+// spells this same layout. A SKU's read view and its stamp are named from its positions key in Lua
+// (lua/includes/position.lua: viewKeysOf), which spells `view` and `viewStamp` below as well.
 
 /** Reservation shards: enough to spread headers over a cluster's masters, few enough to sweep. */
 export const reservationShards = 16;
@@ -25,10 +25,13 @@ export interface SkuKeys {
    */
   lines: string;
   /**
-   * String: the SKU's positions as readers take them (lua/includes/expire.lua: readAllPacked), made
-   * by a read and deleted by any write of a position (lua/includes/position.lua), with a TTL.
+   * String: a token, then the SKU's positions as readers take them (lua/includes/expire.lua:
+   * readAllPacked), made by a read and deleted by any write of a position
+   * (lua/includes/position.lua), with a TTL.
    */
   view: string;
+  /** String: the view's token alone, made and deleted with it (what a reader that decoded the view asks). */
+  viewStamp: string;
 }
 
 export class KeyBuilder {
@@ -40,12 +43,18 @@ export class KeyBuilder {
       positions: `${this.prefix}:p:${tag}`,
       lines: `${this.prefix}:o:${tag}`,
       view: this.view(sku),
+      viewStamp: this.viewStamp(sku),
     };
   }
 
-  /** SkuKeys.view alone (the read path builds twelve per basket). */
+  /** SkuKeys.view alone. */
   view(sku: string): string {
     return `${this.prefix}:v:{${sku}}`;
+  }
+
+  /** SkuKeys.viewStamp alone (the read path builds twelve per basket). */
+  viewStamp(sku: string): string {
+    return `${this.prefix}:vs:{${sku}}`;
   }
 
   /** The 2 keys of a SKU group in the order every script takes them. */

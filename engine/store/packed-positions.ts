@@ -1,9 +1,12 @@
 // How readers decode a SKU's positions as Redis packs them (lua/includes/expire.lua: readAllPacked),
-// and the decoded positions the Redis store keeps per SKU. A read still takes the SKU's packed
-// positions from Redis every time (reads are live); when those bytes are the ones it decoded last,
-// the decoding is reused. Decoding ~500 positions per 12-line basket, finding each location's
-// column in the caller's map and scanning for due holds took over a quarter of the gateway's
-// thread on Redis (CPU profile: decoding, the visitor's Map lookup, the byte scan for due holds).
+// and the decoded positions the Redis store keeps per SKU. A read asks Redis every time (reads are
+// live), but for the SKU's stamp only: the token of its read view, which a write of any of its
+// positions deletes. While the stamp names the view decoded last, the decoding is reused.
+// - Decoding ~500 positions per 12-line basket, finding each location's column in the caller's
+//   map and scanning for due holds took over a quarter of the gateway's thread on Redis (CPU
+//   profile: decoding, the visitor's Map lookup, the byte scan for due holds).
+// - Taking the view itself every time (~25 KB a basket) then cost the gateway 15-19 us of user
+//   and 8.5 us of system CPU per basket, a quarter of a request, and Redis the writing of it.
 
 import type { PositionState } from './types.js';
 
@@ -94,7 +97,10 @@ function int40(b: Buffer, at: number): number {
 /** SKUs kept decoded; past this the SKU decoded longest ago goes (~2 KB each with 40 locations). */
 export const decodedSkusMax = 10_000;
 
-/** One SKU's positions decoded from `packed` (a copy: ioredis's Buffers may share a socket read). */
+/** The bytes of a view's token (lua/includes/expire.lua: VIEW_TOKEN_SIZE), before its positions. */
+export const viewTokenSize = 20;
+
+/** One SKU's positions decoded from `packed`, and the token of the view they came from ('' when none). */
 export class DecodedSku {
   readonly locations: string[] = [];
   readonly onHand: number[] = [];
@@ -106,9 +112,10 @@ export class DecodedSku {
   private columnOf = new Int32Array(0);
 
   constructor(
-    readonly packed: Buffer,
+    packed: Buffer,
     posKey: () => string,
     names: LocationNames = sharedNames,
+    readonly token = '',
   ) {
     visitPackedPositions(0, posKey, packed, (_, location, onHand, reserved, version, due) => {
       this.locations.push(location);
@@ -138,7 +145,10 @@ export class DecodedSku {
   }
 }
 
-/** The positions of SKUs read lately, each decoded once per distinct bytes. */
+/**
+ * The positions of SKUs read lately, each decoded once per view (lua/includes/expire.lua): a
+ * reader asks Redis for the SKU's stamp and reuses the decoding while it names the same view.
+ */
 export class DecodedPositions {
   private readonly bySku = new Map<string, DecodedSku>();
 
@@ -148,11 +158,24 @@ export class DecodedPositions {
     return this.bySku.size;
   }
 
-  /** The SKU's positions as `packed` holds them; posKey names where they come from in a format error. */
-  of(sku: string, packed: Buffer, posKey: () => string): DecodedSku {
+  /**
+   * The SKU's positions decoded from the view that `stamp` (read from Redis) names, when they are
+   * kept and no hold among them may be due by nowMs (the script must release it first); else undefined.
+   */
+  current(sku: string, stamp: string | null, nowMs: number): DecodedSku | undefined {
+    if (stamp === null) return undefined;
     const known = this.bySku.get(sku);
-    if (known !== undefined && known.packed.equals(packed)) return known;
-    const decoded = new DecodedSku(Buffer.from(packed), posKey);
+    return known !== undefined && known.token === stamp && !known.holdMayBeDue(nowMs) ? known : undefined;
+  }
+
+  /** The SKU's positions as `view` (a token, then the positions packed; or empty) holds them; posKey names where they come from in a format error. */
+  of(sku: string, view: Buffer, posKey: () => string): DecodedSku {
+    if (view.length === 0) return new DecodedSku(view, posKey);
+    if (view.length < viewTokenSize) throw new Error(`read view of ${posKey()} is ${view.length} bytes, shorter than its token: was it written by this version of Instock?`);
+    const token = view.toString('latin1', 0, viewTokenSize);
+    const known = this.bySku.get(sku);
+    if (known !== undefined && known.token === token) return known;
+    const decoded = new DecodedSku(view.subarray(viewTokenSize), posKey, sharedNames, token);
     if (known === undefined && this.bySku.size >= this.max) this.bySku.delete(this.bySku.keys().next().value!);
     this.bySku.set(sku, decoded);
     return decoded;

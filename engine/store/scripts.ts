@@ -42,25 +42,25 @@ export interface BasketCall {
   expiresAtMs: number;
 }
 
-/** Keys per MGET of read views: a batch that reaches this is sent at once (bounds one command's reply). */
-const viewBatchKeysMax = 1_200;
+/** Keys per MGET of view stamps: a batch that reaches this is sent at once (bounds one command). */
+const stampBatchKeysMax = 1_200;
 
-/** Each caller's views out of one MGET's (TurnBatch's split). */
-function viewsOf(views: (Buffer | null)[], counts: number[]): (Buffer | null)[][] {
-  if (counts.length === 1) return [views];
+/** Each caller's stamps out of one MGET's (TurnBatch's split). */
+function stampsOf(stamps: (string | null)[], counts: number[]): (string | null)[][] {
+  if (counts.length === 1) return [stamps];
   let at = 0;
-  return counts.map((count) => views.slice(at, (at += count)));
+  return counts.map((count) => stamps.slice(at, (at += count)));
 }
 
 export class Scripts {
   private readonly call: Record<ScriptName, Caller>;
   private readonly callBuffer: Record<ScriptName, BufferCaller>;
   /**
-   * Standalone only (readDecodedMany): the read views asked in one turn, taken with one MGET (a
+   * Standalone only (readDecodedMany): the view stamps asked in one turn, taken with one MGET (a
    * write to Redis per basket cost a sixth of the gateway's thread: CPU profile, the socket write).
    */
-  private readonly views: TurnBatch<(Buffer | null)[], (Buffer | null)[]>;
-  /** Reads' decoding, reused while a SKU's bytes are the same. */
+  private readonly stamps: TurnBatch<(string | null)[], (string | null)[]>;
+  /** Reads' decoding, reused while a SKU's view stamp is the same (packed-positions.ts). */
   private readonly decoded = new DecodedPositions();
 
   constructor(
@@ -75,7 +75,7 @@ export class Scripts {
     this.call = Object.fromEntries(scriptNames.map((n) => [n, bound[`instock_${n}`]!.bind(redis)])) as Record<ScriptName, Caller>;
     const boundBuffer = redis as unknown as Record<string, BufferCaller>;
     this.callBuffer = Object.fromEntries(scriptNames.map((n) => [n, boundBuffer[`instock_${n}Buffer`]!.bind(redis)])) as Record<ScriptName, BufferCaller>;
-    this.views = new TurnBatch(viewBatchKeysMax, (keys) => (redis as Redis).mgetBuffer(...keys), viewsOf);
+    this.stamps = new TurnBatch(stampBatchKeysMax, (keys) => (redis as Redis).mget(...keys), stampsOf);
   }
 
   private skuKeys(skus: string[]): string[] {
@@ -108,45 +108,32 @@ export class Scripts {
   }
 
   /**
-   * One SKU's positions: its read view (lua/includes/expire.lua) with a GET, else the script,
-   * which releases the SKU's due holds, packs its positions and makes the view. The view is passed
-   * over when it is missing (none yet, or a position was written since), when a hold in it may be
-   * due, or when it does not decode (the script then says what is wrong with the positions).
+   * One SKU's positions: the decoding kept from its read view (lua/includes/expire.lua) while the
+   * view's stamp (one GET) still names it, else the script, which releases the SKU's due holds and
+   * hands back its view (made anew when a write deleted it). The kept decoding is passed over when
+   * a hold in it may be due: the script releases it first.
    */
   async readDecoded(sku: string, nowMs: number): Promise<DecodedSku> {
-    const posKey = () => this.keys.sku(sku).positions;
-    const view = await this.redis.getBuffer(this.keys.view(sku));
-    const fromView = view === null ? undefined : this.fromView(sku, view, nowMs);
-    if (fromView !== undefined) return fromView;
-    return this.decoded.of(sku, (await this.callBuffer.readPositions(2, ...this.keys.skuKeyList(sku), nowMs)) as Buffer, posKey);
+    const kept = this.decoded.current(sku, await this.redis.get(this.keys.viewStamp(sku)), nowMs);
+    if (kept !== undefined) return kept;
+    return this.decoded.of(sku, (await this.callBuffer.readPositions(2, ...this.keys.skuKeyList(sku), nowMs)) as Buffer, () => this.keys.sku(sku).positions);
   }
 
-  /** readDecoded for several SKUs (standalone only: their keys sit in different hash slots): one MGET, then one script call for the SKUs it did not settle. */
+  /** readDecoded for several SKUs (standalone only: their keys sit in different hash slots): one MGET of stamps, then one script call for the SKUs it did not settle. */
   async readDecodedMany(skus: string[], nowMs: number): Promise<DecodedSku[]> {
-    const views = await this.views.get(skus.map((sku) => this.keys.view(sku)));
+    const stamps = await this.stamps.get(skus.map((sku) => this.keys.viewStamp(sku)));
     const decoded: DecodedSku[] = new Array(skus.length);
     const again: number[] = [];
-    for (let k = 0; k < views.length; k++) {
-      const fromView = views[k] === null ? undefined : this.fromView(skus[k]!, views[k]!, nowMs);
-      if (fromView === undefined) again.push(k);
-      else decoded[k] = fromView;
+    for (let k = 0; k < stamps.length; k++) {
+      const kept = this.decoded.current(skus[k]!, stamps[k] ?? null, nowMs);
+      if (kept === undefined) again.push(k);
+      else decoded[k] = kept;
     }
     if (again.length === 0) return decoded;
     const reply = (await this.callBuffer.readPositionsMany(0, this.keys.prefix, nowMs, `${again.map((k) => skus[k]).join('\n')}\n`)) as Buffer[];
     if (reply.length !== again.length) throw new Error(`readPositionsMany: ${reply.length} SKUs read of ${again.length} asked`);
     again.forEach((k, i) => (decoded[k] = this.decoded.of(skus[k]!, reply[i]!, () => this.keys.sku(skus[k]!).positions)));
     return decoded;
-  }
-
-  /** A view decoded, or undefined when it must be read through the script (see readDecoded). */
-  private fromView(sku: string, view: Buffer, nowMs: number): DecodedSku | undefined {
-    let decoded: DecodedSku;
-    try {
-      decoded = this.decoded.of(sku, view, () => this.keys.view(sku));
-    } catch {
-      return undefined;
-    }
-    return decoded.holdMayBeDue(nowMs) ? undefined : decoded;
   }
 
   /** Returns the shortfalls; empty means every line is held. */

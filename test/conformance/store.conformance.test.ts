@@ -20,15 +20,17 @@ afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
 });
 
-type Factory = () => InventoryStore;
+/** A new store; `beside`: another client of that store's data instead (another process on the same Redis). */
+type Factory = (beside?: InventoryStore) => InventoryStore;
+const prefixOf = (beside: InventoryStore | undefined) => (beside ? (beside as RedisStore).keyPrefix : `t${randomUUID().slice(0, 8)}`);
 const stores: [string, boolean, Factory][] = [
-  ['in-memory', true, () => new MemoryStore()],
-  ['Redis standalone', redisUp, () => RedisStore.connect({ url: redisUrl }, { keyPrefix: `t${randomUUID().slice(0, 8)}` })],
-  ['Redis Cluster', clusterUp, () => RedisStore.connect({ clusterNodes: redisClusterNodes }, { keyPrefix: `t${randomUUID().slice(0, 8)}` })],
+  ['in-memory', true, (beside) => beside ?? new MemoryStore()],
+  ['Redis standalone', redisUp, (beside) => RedisStore.connect({ url: redisUrl }, { keyPrefix: prefixOf(beside) })],
+  ['Redis Cluster', clusterUp, (beside) => RedisStore.connect({ clusterNodes: redisClusterNodes }, { keyPrefix: prefixOf(beside) })],
 ];
-function open(factory: Factory): InventoryStore {
-  const store = factory();
-  opened.push(store);
+function open(factory: Factory, beside?: InventoryStore): InventoryStore {
+  const store = factory(beside);
+  if (store !== beside) opened.push(store);
   return store;
 }
 
@@ -91,8 +93,12 @@ async function outcomeOf<T>(run: () => Promise<T>): Promise<T | string> {
   }
 }
 
-/** Runs a history on a store and the model, comparing after every step; returns steps run. */
-async function replay(store: InventoryStore, ops: Op[]): Promise<number> {
+/**
+ * Runs a history on a store and the model, comparing after every step; returns steps run. `reader`,
+ * another client of the same data, reads every SKU after each step too: on Redis it keeps its own
+ * decoding of each SKU's read view, which must follow the writes it did not make.
+ */
+async function replay(store: InventoryStore, ops: Op[], reader?: InventoryStore): Promise<number> {
   const model = new ReferenceModel();
   const history: StockEvent[] = [];
   const seen = new Map<string, PositionState>();
@@ -134,6 +140,10 @@ async function replay(store: InventoryStore, ops: Op[]): Promise<number> {
         seen.set(key, p);
       }
     }
+    if (reader) {
+      const many = await reader.positionsMany(skus, now);
+      skus.forEach((sku, k) => expect(many[k]!.map(({ version: _, ...p }) => p), `${where}: positions of ${sku} read by another client`).toEqual(model.positions(sku, now)));
+    }
     for (const id of reservationIds) expect((await store.reservation(id, now))?.state, `${where}: reservation ${id}`).toBe(model.reservationState(id, now));
   }
   return ops.length;
@@ -144,13 +154,15 @@ const snapshot = (sku: string, location: string, qty: number, asOf = T0): StockE
 
 describe.each(stores)('%s store', (_name, available, factory) => {
   describe.skipIf(!available)('conformance', () => {
-    it('agrees with the reference model on random histories of events, holds, transitions and expiries', async () => {
+    it('agrees with the reference model on random histories of events, holds, transitions and expiries, read by two clients', async () => {
       let steps = 0;
       const runs = 100;
       await fc.assert(
         fc.asyncProperty(fc.array(opArb, { minLength: 30, maxLength: 60 }), async (ops) => {
           const store = open(factory);
-          steps += await replay(store, ops);
+          const reader = open(factory, store);
+          steps += await replay(store, ops, reader);
+          if (reader !== store) await reader.close();
           await store.close();
         }),
         { numRuns: runs },

@@ -26,15 +26,16 @@ describe.skipIf(!redisUp)('Redis position layout', () => {
       const previous = Buffer.alloc(38);
       previous[0] = 2;
       previous.writeIntLE(10, 1, 6);
-      // Written behind the scripts' back, so the read view made by the read above goes too (a
-      // script that writes a position deletes it).
-      await raw.hset(new KeyBuilder(keyPrefix).sku('SKU-1').positions, 'dc', previous);
-      await raw.del(new KeyBuilder(keyPrefix).sku('SKU-1').view);
+      // Written behind the scripts' back, so the read view made by the read above and its stamp go
+      // too (a script that writes a position deletes them).
+      const keys = new KeyBuilder(keyPrefix).sku('SKU-1');
+      await raw.hset(keys.positions, 'dc', previous);
+      await raw.del(keys.view, keys.viewStamp);
       await expect(store.positions('SKU-1', Date.now())).rejects.toThrow(refused);
       await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);
       // The text layout of earlier versions: "snapQty:adjSum:reserved:snapAsOf:snapTie:adjCount".
-      await raw.hset(new KeyBuilder(keyPrefix).sku('SKU-1').positions, 'dc', '10:0:0:1:12345:0');
-      await raw.del(new KeyBuilder(keyPrefix).sku('SKU-1').view);
+      await raw.hset(keys.positions, 'dc', '10:0:0:1:12345:0');
+      await raw.del(keys.view, keys.viewStamp);
       await expect(store.positions('SKU-1', Date.now())).rejects.toThrow(refused);
       await expect(store.positionsMany(['SKU-1', 'SKU-2'], Date.now())).rejects.toThrow(refused);
       await expect(store.applyEvents([{ type: 'delta', eventId: 'e2', sku: 'SKU-1', location: 'dc', qty: -1, asOf: 2 }])).rejects.toThrow(refused);

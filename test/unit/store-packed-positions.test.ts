@@ -74,21 +74,47 @@ describe('read views: may a hold have expired', () => {
 });
 
 describe('decoded positions kept per SKU (DecodedPositions)', () => {
-  it('decodes again exactly when the bytes differ, and keeps at most its bound of SKUs', () => {
+  /** A read view as readAllPacked returns it: a 20-byte token, then the positions packed. */
+  const view = (token: string, positions: Buffer) => Buffer.concat([Buffer.from(token.padStart(20, '0')), positions]);
+  const stamp = (token: string) => token.padStart(20, '0');
+  const now = 1_790_000_000_000;
+
+  it('decodes again exactly when the token differs, and keeps at most its bound of SKUs', () => {
     const cache = new DecodedPositions(2);
     const a = packed('dc', position(10, 0, 1), 'st', position(3, 0, 0));
-    const first = cache.of('A', a, () => 'v:{A}');
-    expect(cache.of('A', Buffer.from(a), () => 'v:{A}')).toBe(first);
+    const first = cache.of('A', view('1', a), () => 'p:{A}');
+    expect(first.token).toBe(stamp('1'));
+    expect(cache.of('A', view('1', Buffer.from(a)), () => 'p:{A}')).toBe(first);
     const changed = packed('dc', position(10, 0, 2), 'st', position(3, 0, 0));
-    const second = cache.of('A', changed, () => 'v:{A}');
+    const second = cache.of('A', view('2', changed), () => 'p:{A}');
     expect(second).not.toBe(first);
     expect(second.reserved).toEqual([2, 0]);
-    // The decoding holds its own copy: a Buffer that ioredis reuses does not change it.
+    // The decoding holds its own values: a Buffer that ioredis reuses does not change them.
     changed.fill(0);
-    expect(cache.of('A', packed('dc', position(10, 0, 2), 'st', position(3, 0, 0)), () => 'v:{A}')).toBe(second);
-    cache.of('B', a, () => 'v:{B}');
-    cache.of('C', a, () => 'v:{C}');
+    expect(second.reserved).toEqual([2, 0]);
+    cache.of('B', view('1', a), () => 'p:{B}');
+    cache.of('C', view('1', a), () => 'p:{C}');
     expect(cache.size).toBe(2);
+  });
+
+  it('hands back the kept decoding only while the stamp names its view and no hold in it may be due', () => {
+    const cache = new DecodedPositions();
+    const kept = cache.of('A', view('7', packed('dc', position(10, 0, 1, 1, 3, now / 1000 + 30))), () => 'p:{A}');
+    expect(cache.current('A', stamp('7'), now)).toBe(kept);
+    // A write deleted the stamp (null), or a new view was made since (another token).
+    expect(cache.current('A', null, now)).toBeUndefined();
+    expect(cache.current('A', stamp('8'), now)).toBeUndefined();
+    // A hold may have lapsed: the script must release it first.
+    expect(cache.current('A', stamp('7'), now + 30_000)).toBeUndefined();
+    expect(cache.current('B', stamp('7'), now)).toBeUndefined();
+  });
+
+  it('keeps no decoding of a SKU without positions, and refuses a view shorter than its token', () => {
+    const cache = new DecodedPositions();
+    expect(cache.of('A', Buffer.alloc(0), () => 'p:{A}').locations).toEqual([]);
+    expect(cache.size).toBe(0);
+    expect(cache.current('A', '', now)).toBeUndefined();
+    expect(() => cache.of('A', Buffer.from('dc|'), () => 'p:{A}')).toThrow(/read view of p:\{A\} is 3 bytes, shorter than its token/);
   });
 
   it('gives each position its column in the map asked, and follows a new map', () => {

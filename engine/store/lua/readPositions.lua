@@ -2,7 +2,7 @@
 --
 -- KEYS[1] positions hash  KEYS[2] open reservation lines (expire.lua)
 -- ARGV[1] nowMs
--- Returns the SKU's positions packed as one string (expire.lua: readAllPacked).
+-- Returns the SKU's read view: a token, then its positions packed as one string (expire.lua: readAllPacked).
 
 --!include position.lua
 --!include expire.lua

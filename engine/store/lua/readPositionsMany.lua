@@ -5,7 +5,8 @@
 -- No KEYS: the script builds each SKU's key names from the prefix (includes/keys.lua), as
 -- applyEvents does; declaring two keys per SKU cost the client more to send than the read itself.
 -- ARGV[1] key prefix  ARGV[2] nowMs  ARGV[3] the SKUs, each followed by "\n"
--- Returns one string per SKU, in order: its positions packed (expire.lua: readAllPacked).
+-- Returns one string per SKU, in order: its read view, a token then its positions packed (expire.lua:
+-- readAllPacked).
 
 --!include keys.lua
 --!include position.lua

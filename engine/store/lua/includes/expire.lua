@@ -62,17 +62,35 @@ end
 -- locations, and 430 us of client time parsing 1,512 reply items.
 -- One ZRANGEBYSCORE tells whether a held line is due: positions whose `due` has come but hold
 -- nothing due are left as they are (the next write sets their `due`, position.lua).
--- The string is also kept as the SKU's read view (position.lua: viewKeyOf) for VIEW_TTL_MS, so
--- that the next readers take it with MGET until a write deletes it.
+-- The string is also kept as the SKU's read view (position.lua: viewKeysOf) for VIEW_TTL_MS,
+-- after a token of VIEW_TOKEN_SIZE bytes that no other making of a view shares (the server's
+-- clock in microseconds and a random number), and the token alone as its stamp. A reader that
+-- decoded the view asks only for the stamp until a write deletes both; one that has not takes the
+-- view through this script, which hands back the view it finds while its stamp is there.
 local VIEW_TTL_MS = 60000
+local VIEW_TOKEN_SIZE = 20
 
+local function newViewToken()
+  local time = redis.call('TIME')
+  return string.format('%010d%06d%04d', tonumber(time[1]), tonumber(time[2]), math.random(0, 9999))
+end
+
+-- Returns the SKU's view: its token then its positions packed ('' when it has none, and no view is kept).
 local function readAllPacked(posKey, linesKey, nowMs)
   if #redis.call('ZRANGEBYSCORE', linesKey, 0, nowMs, 'LIMIT', 0, 1) > 0 then expireDueLines(posKey, linesKey, nowMs) end
-  local packed = table.concat(redis.call('HGETALL', posKey), '|')
-  if packed ~= '' then
-    redis.call('SET', viewKeyOf(posKey), packed, 'PX', VIEW_TTL_MS)
-    -- A write later in this call deletes it again.
-    viewsDropped[posKey] = nil
+  local viewKey, stampKey = viewKeysOf(posKey)
+  local stamp = redis.call('GET', stampKey)
+  if stamp then
+    local view = redis.call('GET', viewKey)
+    if view and string.sub(view, 1, VIEW_TOKEN_SIZE) == stamp then return view end
   end
-  return packed
+  local packed = table.concat(redis.call('HGETALL', posKey), '|')
+  if packed == '' then return '' end
+  local token = newViewToken()
+  local view = token .. packed
+  redis.call('SET', viewKey, view, 'PX', VIEW_TTL_MS)
+  redis.call('SET', stampKey, token, 'PX', VIEW_TTL_MS)
+  -- A write later in this call deletes them again.
+  viewsDropped[posKey] = nil
+  return view
 end

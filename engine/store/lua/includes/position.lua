@@ -74,13 +74,17 @@ local function readPosition(posKey, loc)
 end
 
 -- A SKU's read view (keys.ts: view) is its positions as readers take them (expire.lua:
--- readAllPacked), which a reader takes with MGET instead of a script (scripts.ts). It lives only
--- while no position of the SKU has been written since it was made: writePosition deletes it in
--- the same script as the write, so a reader never sees a view older than the positions.
--- posKey is "<prefix>:p:{<sku>}", the view "<prefix>:v:{<sku>}" (same hash tag, same slot).
-local function viewKeyOf(posKey)
+-- readAllPacked), after a token that names this making of it; its stamp (keys.ts: viewStamp) is
+-- the token alone. A reader that kept the positions it decoded under a token asks for the stamp
+-- only (MGET, scripts.ts) and reuses them while the stamp is the same. Both live only while no
+-- position of the SKU has been written since they were made: writePosition deletes them in the
+-- same script as the write, so a reader never takes a stamp or a view older than the positions.
+-- posKey is "<prefix>:p:{<sku>}", the view "<prefix>:v:{<sku>}" and the stamp "<prefix>:vs:{<sku>}"
+-- (same hash tag, same slot).
+local function viewKeysOf(posKey)
   local brace = string.find(posKey, '{', 1, true)
-  return string.sub(posKey, 1, brace - 3) .. 'v' .. string.sub(posKey, brace - 1)
+  local head, tail = string.sub(posKey, 1, brace - 3), string.sub(posKey, brace - 1)
+  return head .. 'v' .. tail, head .. 'vs' .. tail
 end
 
 -- Views deleted in this call (a script runs as one function, so the table lives for one call):
@@ -95,7 +99,8 @@ local function writePosition(posKey, loc, p)
   p.ver = p.ver + 1
   redis.call('HSET', posKey, loc, struct.pack(POSITION_FORMAT, POSITION_VERSION, p.snap, p.adj, p.res, math.floor(p.due / 1000), p.asOf, p.tie, p.cnt, p.ver))
   if not viewsDropped[posKey] then
-    redis.call('DEL', viewKeyOf(posKey))
+    local viewKey, stampKey = viewKeysOf(posKey)
+    redis.call('DEL', viewKey, stampKey)
     viewsDropped[posKey] = true
   end
 end
