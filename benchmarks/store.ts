@@ -17,7 +17,7 @@ import { RedisStore } from '../engine/store/redis-store.js';
 import type { StockEvent } from '../engine/store/types.js';
 import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
-import { printTable, progress, rate, sideBySide, writeResults, type Row } from './report.js';
+import { printTable, progress, rate, sideBySide, writeResults, type Row, type SideBySide } from './report.js';
 
 const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
 
@@ -107,7 +107,16 @@ export async function benchStore(args: { quick: boolean; dataDir: string; positi
     await holdStore.close();
     await store.close();
 
-    // 6. Memory per position: N positions as 50 locations per SKU, on the emptied server.
+    // 6-7. Availability reads (the gateway's forEachPosition): 12-SKU baskets over 200 SKUs x 42
+    // locations, 8 baskets per event-loop turn, which share one MGET of view stamps
+    // (engine/store/scripts.ts), vs a raw MGET of as many 20-byte keys; then the same reads while
+    // another client writes 2,000 snapshots a second to those SKUs (a SKU written since a reader's
+    // last read costs it the read script).
+    const reads = await basketReads(url, raw, rounds, scale);
+    rows.push({ metric: 'basket reads (12 SKUs x 42 positions, 8 per MGET)', value: reads.quiet.value, unit: 'baskets/s', floor: reads.quiet.floor, ratio: reads.quiet.ratio });
+    rows.push({ metric: `basket reads, ${readWritesPerSec.toLocaleString('en-US')} writes/s between them`, value: reads.written.value, unit: 'baskets/s', floor: reads.written.floor, ratio: reads.written.ratio });
+
+    // 8. Memory per position: N positions as 50 locations per SKU, on the emptied server.
     await raw.flushall();
     const positions = args.positions ?? Math.round(1_000_000 * scale);
     const before = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))![1]);
@@ -128,12 +137,77 @@ export async function benchStore(args: { quick: boolean; dataDir: string; positi
     rows.push({ metric: `memory per position (${positions.toLocaleString()} positions)`, value: bytesPerPosition, unit: 'bytes', target: '<= 64 bytes', pass: bytesPerPosition <= 64 });
 
     printTable(`store benchmark${args.quick ? ' (--quick)' : ''}, one redis-server on 127.0.0.1:${port}`, rows);
-    const file = writeResults('store', { quick: args.quick, rows, rounds: { apply: apply.rounds, holds: holds.rounds } });
+    const file = writeResults('store', { quick: args.quick, rows, rounds: { apply: apply.rounds, holds: holds.rounds, reads: reads.quiet.rounds, readsWritten: reads.written.rounds } });
     progress(`results written to ${file}`);
     return rows;
   } finally {
     raw.disconnect();
     await stopByPid(paths, 'bench-redis');
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Snapshots a second that the second client of basketReads writes while the reads run. */
+const readWritesPerSec = 2_000;
+
+/** Baskets read per turn of basketReads (the gateway reads a turn's baskets with one MGET). */
+const basketsPerTurn = 8;
+
+/** Availability reads of 12-SKU baskets against a raw MGET of as many keys, without and with writes between them. */
+async function basketReads(url: string, raw: Redis, rounds: number, scale: number): Promise<{ quiet: SideBySide; written: SideBySide }> {
+  const skus = Array.from({ length: 200 }, (_, i) => `SKU-${String(i).padStart(5, '0')}`);
+  const locations = Array.from({ length: 42 }, (_, l) => `store-${String(l).padStart(3, '0')}`);
+  const reader = RedisStore.connect({ url }, { keyPrefix: 'read' });
+  const writer = RedisStore.connect({ url }, { keyPrefix: 'read' });
+  try {
+    progress(`reads: loading ${(skus.length * locations.length).toLocaleString()} positions`);
+    const stock: StockEvent[] = skus.flatMap((sku, i) => locations.map((location, l) => ({ type: 'snapshot' as const, eventId: `r${i}-${l}`, sku, location, qty: 1 + ((i + l) % 40), asOf: 1 })));
+    for (let start = 0; start < stock.length; start += 1000) await writer.applyEvents(stock.slice(start, start + 1000));
+    const floorKeys = skus.map((sku) => `floor:vs:{${sku}}`);
+    await raw.mset(...floorKeys.flatMap((key) => [key, '0'.repeat(20)]));
+    const columns = new Map(locations.map((location, l) => [location, l]));
+    let visited = 0;
+    const visit = () => {
+      visited += 1;
+    };
+    const basket = (b: number) => Array.from({ length: 12 }, (_, i) => (b * 12 + i * 7) % skus.length);
+    const readTurn = (t: number) => Promise.all(Array.from({ length: basketsPerTurn }, (_, j) => reader.forEachPosition(basket(t * basketsPerTurn + j).map((i) => skus[i]!), Date.now(), columns, visit)));
+    const floorTurn = (t: number) => raw.mget(...Array.from({ length: basketsPerTurn }, (_, j) => basket(t * basketsPerTurn + j).map((i) => floorKeys[i]!)).flat());
+    const turns = Math.max(100, Math.round((40_000 * scale) / rounds));
+    // The reader's first reads make the views and decode them: not measured.
+    for (let t = 0; t < skus.length; t++) await readTurn(t);
+    const measure = (label: string) =>
+      sideBySide(
+        rounds,
+        async (r) => {
+          progress(`round ${r + 1}/${rounds} floor: ${turns.toLocaleString()} MGETs of ${basketsPerTurn * 12} keys`);
+          return (await rate(turns, 1, 60_000, floorTurn)).opsPerSec * basketsPerTurn;
+        },
+        async (r) => {
+          progress(`round ${r + 1}/${rounds} store: ${(turns * basketsPerTurn).toLocaleString()} basket reads${label}`);
+          return (await rate(turns, 1, 60_000, (t) => readTurn(r * turns + t))).opsPerSec * basketsPerTurn;
+        },
+      );
+    const quiet = await measure('');
+    // Writes every 10 ms, for as long as the reads run.
+    let writing = true;
+    let written = 0;
+    const writes = (async () => {
+      for (let w = 0; writing; w++) {
+        const events: StockEvent[] = Array.from({ length: readWritesPerSec / 100 }, (_, k) => ({ type: 'snapshot' as const, eventId: `w${w}-${k}`, sku: skus[(w * 37 + k * 53) % skus.length]!, location: locations[(w + k * 11) % locations.length]!, qty: (w + k) % 50, asOf: 2 + w }));
+        await writer.applyEvents(events);
+        written += events.length;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    const started = performance.now();
+    const withWrites = await measure(`, ${readWritesPerSec.toLocaleString('en-US')} writes/s between them`);
+    writing = false;
+    await writes;
+    progress(`reads: ${visited.toLocaleString()} positions visited; ${Math.round(written / ((performance.now() - started) / 1000)).toLocaleString('en-US')} writes/s during the reads with writes`);
+    return { quiet, written: withWrites };
+  } finally {
+    await reader.close();
+    await writer.close();
   }
 }
