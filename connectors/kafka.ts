@@ -137,10 +137,11 @@ export interface NativeConsumerOptions {
   maxMessages: number;
   /**
    * One partition's messages of a consume() call, in offset order, with the number of messages
-   * left in Kafka after them (from the client's cached high watermark). The partitions of one call
-   * run at once; the next call waits for all of them.
+   * left in Kafka after them and the partition's end (from the client's cached high watermark;
+   * undefined when it has none yet: lag is then 0). The partitions of one call run at once; the
+   * next call waits for all of them.
    */
-  onBatch(partition: number, messages: ConsumedMessage[], lag: number): Promise<void>;
+  onBatch(partition: number, messages: ConsumedMessage[], lag: number, highOffset: number | undefined): Promise<void>;
   /** Partitions leaving this consumer: awaited before the consumer lets them go (no call runs meanwhile). */
   onRevoke(partitions: number[]): Promise<void>;
   log(message: string): void;
@@ -268,12 +269,14 @@ export class NativeConsumer {
       await Promise.all(
         [...byPartition].map(([partition, list]) => {
           let lag = 0;
+          let highOffset: number | undefined;
           try {
-            lag = Math.max(0, this.consumer.getWatermarkOffsets(topic, partition).highOffset - 1 - list[list.length - 1]!.offset);
+            highOffset = this.consumer.getWatermarkOffsets(topic, partition).highOffset;
+            lag = Math.max(0, highOffset - 1 - list[list.length - 1]!.offset);
           } catch {
             // No high watermark cached yet: reported as caught up.
           }
-          return this.options.onBatch(partition, list, lag).catch((error: unknown) => this.options.log(`batch of partition ${partition} failed: ${error instanceof Error ? error.message : String(error)}`));
+          return this.options.onBatch(partition, list, lag, highOffset).catch((error: unknown) => this.options.log(`batch of partition ${partition} failed: ${error instanceof Error ? error.message : String(error)}`));
         }),
       );
     }

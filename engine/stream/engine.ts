@@ -53,6 +53,14 @@
 // waiting events are handed back (dropped from the lanes, not committed: the next owner reads them
 // again), the chunks in flight are finished (bounded wait), and the watermark reached is committed.
 //
+// Replayed changes: an engine that dies (SIGKILL, a lost host) after a chunk went into the store
+// and before its changes reached Kafka leaves them unpublished, and its events, not committed,
+// come back to the next owner as duplicates, which change nothing. So while a partition is read
+// below the end it had when this engine first read it (what a previous owner can have taken), its
+// events that come back duplicate or stale publish their position's state again (Ticket.replay):
+// the feed then ends where the store does. A consumer sees such a change twice at most, with the
+// same version (of two changes of a position, the higher version is the newer).
+//
 // Velocity: the engine also reads inventory.reservations (an ephemeral group per process, from the
 // latest offset, so every engine sees every reservation; history seeds the past) into the caller's
 // VelocityTracker (velocity-input.ts), and re-ranks it on a timer.
@@ -206,6 +214,11 @@ interface PartitionState {
   inBatch: boolean;
   /** Events left in Kafka past the last batch taken (its offsetLag). */
   lag: number;
+  /**
+   * The partition's end when this engine first read it (see "Replayed changes"); undefined until
+   * the client knows it (every batch replays until then).
+   */
+  replayBelow: bigint | undefined;
 }
 
 export class StreamEngine {
@@ -291,7 +304,7 @@ export class StreamEngine {
       topic: topics.stock,
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       maxMessages: fetchBatchMax,
-      onBatch: (partition, messages, lag) => this.onBatch(partition, messages, lag),
+      onBatch: (partition, messages, lag, highOffset) => this.onBatch(partition, messages, lag, highOffset),
       // Awaited before the partitions move (see "Rebalance" above).
       onRevoke: (partitions) => this.handBack(partitions),
       log: (m) => this.options.log?.(m),
@@ -304,10 +317,11 @@ export class StreamEngine {
   }
 
   /** One partition's messages of a consume call (NativeConsumer.onBatch). */
-  private async onBatch(partition: number, messages: ConsumedMessage[], lag: number): Promise<void> {
+  private async onBatch(partition: number, messages: ConsumedMessage[], lag: number, highOffset: number | undefined): Promise<void> {
     // Stopping: take nothing more. Not committed, the messages stay in Kafka for the next owner.
     if (messages.length === 0 || this.stopping) return;
     const state = this.partitionState(partition);
+    if (state.replayBelow === undefined && highOffset !== undefined) state.replayBelow = BigInt(highOffset);
     state.inBatch = true;
     try {
       // A due rewind seeks back instead of taking this batch (it comes again after the seek).
@@ -348,7 +362,7 @@ export class StreamEngine {
   private partitionState(partition: number): PartitionState {
     let state = this.partitions.get(partition);
     if (!state) {
-      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, shedSkus: new Set(), inBatch: false, lag: 0 };
+      state = { partition, pending: [], paused: false, revoked: false, shedFrom: undefined, shedSkus: new Set(), inBatch: false, lag: 0, replayBelow: undefined };
       this.partitions.set(partition, state);
     }
     return state;
@@ -440,6 +454,7 @@ export class StreamEngine {
     this.counters.consumed += messages.length;
     this.metrics.consumed.inc(messages.length);
     const ticket = this.batchTicket(state);
+    ticket.replay = state.replayBelow === undefined || firstOffset < state.replayBelow;
     state.pending.push({ ticket, firstOffset, nextOffset: BigInt(messages[messages.length - 1]!.offset) + 1n });
     // Never released: the watermark stays before this batch until the rewind drops the ticket.
     if (skipped > 0) ticket.hold(skipped);

@@ -25,6 +25,7 @@ export class EngineMetrics {
   readonly velocitySkus: Gauge<'tier'>;
   readonly reservationTransitions: Counter<'transition'>;
   readonly changesPublished: Counter;
+  readonly changesReplayed: Counter;
 
   /** registry: register into it (e.g. the gateway's); absent: a registry of the engine's own with default metrics. */
   constructor(registry?: Registry) {
@@ -55,6 +56,7 @@ export class EngineMetrics {
     this.velocitySkus = new Gauge({ name: 'instock_engine_velocity_skus', help: 'SKUs per velocity tier at the last retier.', labelNames: ['tier'], registers });
     this.reservationTransitions = new Counter({ name: 'instock_engine_reservation_transitions_total', help: 'Reservation transitions read for velocity, by kind (undecodable: "invalid").', labelNames: ['transition'], registers });
     this.changesPublished = new Counter({ name: 'instock_engine_changes_published_total', help: 'ATP changes published (inventory.changes or in-process listeners).', registers });
+    this.changesReplayed = new Counter({ name: 'instock_engine_changes_replayed_total', help: 'Changes published again for events read again after a takeover that were already in the store (a previous owner may have applied them and died before their changes reached Kafka); included in changes_published.', registers });
     for (const tier of ['hot', 'warm', 'cold']) this.queueDepth.set({ tier }, 0);
     this.pausedPartitions.set(0);
   }

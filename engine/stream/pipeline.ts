@@ -58,6 +58,12 @@ export class Ticket {
   private open = 1;
   readonly outcomes: Outcomes = { applied: 0, duplicate: 0, stale: 0 };
   settled = false;
+  /**
+   * The batch may hold events that a previous owner of its partition applied and then died
+   * before their changes reached Kafka (engine.ts: "Replayed changes"): its events that come back
+   * as duplicate or stale publish their position's state again.
+   */
+  replay = false;
 
   constructor(private readonly onSettled: (ticket: Ticket) => void) {}
 
@@ -380,12 +386,14 @@ export class ApplyPipeline {
     const network = this.options.network?.();
     const locations = network ? locationIndex(network) : undefined;
     const changes: AtpChange[] = [];
+    let replayed = 0;
     results.forEach((result, k) => {
       const item = chunk[k]!;
       item.ticket.outcomes[result.outcome] += 1;
       metrics.outcomes.inc({ outcome: result.outcome });
-      if (result.outcome !== 'applied') return;
-      metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
+      if (result.outcome === 'applied') metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
+      else if (item.ticket.replay) replayed += 1;
+      else return;
       const p = result.position;
       const atp: Record<string, number> = {};
       if (network) {
@@ -405,6 +413,7 @@ export class ApplyPipeline {
         });
         if (!sent) return;
         metrics.changesPublished.inc(changes.length);
+        metrics.changesReplayed.inc(replayed);
       }
       for (const item of chunk) item.ticket.release();
     })().finally(() => {
