@@ -58,8 +58,8 @@
 // come back to the next owner as duplicates, which change nothing. So while a partition is read
 // below the end it had when this engine first read it (what a previous owner can have taken), its
 // events that come back duplicate or stale publish their position's state again (Ticket.replay):
-// the feed then ends where the store does. A consumer sees such a change twice at most, with the
-// same version (of two changes of a position, the higher version is the newer).
+// the feed then ends where the store does. A consumer may see a change more than once, always
+// with the same version (of two changes of a position, the higher version is the newer).
 //
 // Velocity: the engine also reads inventory.reservations (an ephemeral group per process, from the
 // latest offset, so every engine sees every reservation; history seeds the past) into the caller's
