@@ -21,6 +21,7 @@ import { openStore } from '../engine/store/open.js';
 import { MemoryStore } from '../engine/store/memory-store.js';
 import type { AtpChange } from '../engine/stream/wire.js';
 import type { InventoryStore } from '../engine/store/types.js';
+import { settlesWithin } from '../engine/wait.js';
 import { ApiKeys, generateApiKey, parseApiKeys, scopes, sharedRateBuckets } from '../gateway/auth.js';
 import { KafkaFeeds, LocalFeeds } from '../gateway/feeds.js';
 import type { KafkaClient } from '../connectors/kafka.js';
@@ -48,9 +49,7 @@ const sampleHistoryWaitMs = 10_000;
  */
 async function flushSampleHistory(history: RunningHistory, write: (message: string) => void): Promise<void> {
   const t0 = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const written = await Promise.race([history.flush().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), sampleHistoryWaitMs)))]);
-  clearTimeout(timer);
+  const written = await settlesWithin(history.flush(), sampleHistoryWaitMs);
   write(written ? `history: sample stock written in ${Date.now() - t0} ms` : `history: sample stock not written after ${sampleHistoryWaitMs} ms; serving, the writer retries`);
 }
 

@@ -41,6 +41,7 @@ import { decodeStockEvent } from '../stream/codec.js';
 import { decodeAtpChange, decodeReservationTransition, type AtpChange, type ReservationTransition } from '../stream/wire.js';
 import type { HistoryMetrics } from './metrics.js';
 import type { HistorySource, HistoryTable, HistoryWriter } from './writer.js';
+import { settlesWithin } from '../wait.js';
 
 /** Messages handed to one eachBatch call. */
 const fetchBatchMax = 5_000;
@@ -314,10 +315,8 @@ export class HistoryConsumer {
   /** Stops fetching, lets the writer store what it holds (bounded wait), commits, leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.options.writer.flush(), new Promise((resolve) => (timer = setTimeout(resolve, stopFlushTimeoutMs)))]);
-    clearTimeout(timer);
-    await Promise.race([Promise.all([...this.partitions.values()].map((s) => s.chain)), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    await settlesWithin(this.options.writer.flush(), stopFlushTimeoutMs);
+    await settlesWithin(Promise.all([...this.partitions.values()].map((s) => s.chain)), 1_000);
     clearInterval(this.commitTimer);
     await this.committing;
     await this.commit();

@@ -81,6 +81,7 @@ import { EngineMetrics } from './metrics.js';
 import { ApplyPipeline, Ticket } from './pipeline.js';
 import { VelocityInput, startVelocityRetier } from './velocity-input.js';
 import { decodeReservationTransition, encodeAtpChange } from './wire.js';
+import { settlesWithin } from '../wait.js';
 
 /**
  * Messages per consume() call, all partitions together (NativeConsumer). It also bounds how far a
@@ -681,7 +682,7 @@ export class StreamEngine {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const stop of this.timers.splice(0)) stop();
-    await Promise.race([this.pipeline.idle(), new Promise((r) => setTimeout(r, handBackWaitMsMax * 3))]);
+    await settlesWithin(this.pipeline.idle(), handBackWaitMsMax * 3);
     await this.flushCommits();
     await this.pipeline.stop();
     await this.consumer?.disconnect();

@@ -24,6 +24,7 @@ import type { ApplyOutcome, InventoryStore } from '../store/types.js';
 import { CompactLane, slabBytes, type LaneItem, type RawEvent, type RawItem, type SpillOptions } from './compact-lane.js';
 import type { EngineMetrics } from './metrics.js';
 import type { AtpChange } from './wire.js';
+import { settlesWithin } from '../wait.js';
 
 export const tiers: readonly VelocityTier[] = ['hot', 'warm', 'cold'];
 
@@ -444,9 +445,7 @@ export class ApplyPipeline {
 
   /** Resolves once the chunks being applied or published now are done, or after limitMs (a rebalance must not wait forever). */
   async inFlightDone(limitMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.running, ...this.publishing]), new Promise((r) => (timer = setTimeout(r, limitMs)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all([...this.running, ...this.publishing]), limitMs);
   }
 
   /** Stops taking new chunks; waits for those in flight. Waiting events stay unapplied (their tickets never settle). */
