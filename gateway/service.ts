@@ -13,7 +13,7 @@ import { DomainError } from '../engine/core/errors.js';
 import { validateHoldRequest, validateReservationId } from '../engine/core/validate.js';
 import { Inventory, type PositionWithAtp } from '../engine/inventory.js';
 import type { NetworkConfig } from '../engine/network/config.js';
-import type { InventoryStore, Reservation, Transition } from '../engine/store/types.js';
+import type { InventoryStore, Reservation, RowCells, Transition } from '../engine/store/types.js';
 import type { AvailabilitySample } from '../engine/history/writer.js';
 import type { AtpChange, ReservationTransition } from '../engine/stream/wire.js';
 import { ExpiryWatch } from './expiries.js';
@@ -94,10 +94,21 @@ export class GatewayService {
    * SKUs have a position anywhere. No object per position: a basket reads ~500.
    */
   private async atpMatrix(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ matrix: Float64Array; known: Uint8Array; columns: ReadonlyMap<string, number> }> {
-    const { columns, rules } = channelCells(network, channel);
+    const cells = channelCells(network, channel);
+    const { columns, rules } = cells;
     const cols = rules.length;
     const matrix = this.matrices.take(skus.length * cols);
     const known = new Uint8Array(skus.length);
+    if (this.store.readRows) {
+      const rows = await this.store.readRows(skus, nowMs, cells);
+      for (let line = 0; line < rows.length; line++) {
+        const row = rows[line];
+        if (row === undefined) continue;
+        known[line] = 1;
+        matrix.set(row, line * cols);
+      }
+      return { matrix, known, columns };
+    }
     await this.store.forEachPosition(skus, nowMs, columns, (line, c, onHand, reserved) => {
       known[line] = 1;
       const rule = rules[c];
@@ -315,22 +326,40 @@ export class GatewayService {
   }
 }
 
-const cellIndexes = new WeakMap<ReadonlyMap<string, number>, (CompiledRule | undefined)[]>();
-
 /**
- * The channel's columns (channelColumns) and each column's rule, compiled once per network object
- * (the same ATP as core positionAtp), undefined where nothing is sellable.
+ * A channel's columns (channelColumns) and each column's rule, compiled once per network object
+ * (the same ATP as core positionAtp), undefined where nothing is sellable. As RowCells, a SKU's
+ * channel ATP per column, which a store that can (Redis) keeps with the SKU's read view.
  */
-function channelCells(network: NetworkConfig, channel: Channel): { columns: ReadonlyMap<string, number>; rules: (CompiledRule | undefined)[] } {
-  const columns = channelColumns(network, channel.id);
-  let rules = cellIndexes.get(columns);
-  if (!rules) {
-    const locations = locationIndex(network);
-    rules = new Array<CompiledRule | undefined>(columns.size).fill(undefined);
-    for (const [location, c] of columns) rules[c] = compileRule(lineRule(locations.get(location), channel), channel.atpCap ?? Number.MAX_SAFE_INTEGER);
-    cellIndexes.set(columns, rules);
+class ChannelCells implements RowCells {
+  readonly width: number;
+
+  constructor(
+    readonly columns: ReadonlyMap<string, number>,
+    readonly rules: readonly (CompiledRule | undefined)[],
+  ) {
+    this.width = rules.length;
   }
-  return { columns, rules };
+
+  cell(column: number, onHand: number, reserved: number): number {
+    const rule = this.rules[column];
+    return rule ? compiledAtp(onHand, reserved, rule) : 0;
+  }
+}
+
+const cellsByColumns = new WeakMap<ReadonlyMap<string, number>, ChannelCells>();
+
+function channelCells(network: NetworkConfig, channel: Channel): ChannelCells {
+  const columns = channelColumns(network, channel.id);
+  let cells = cellsByColumns.get(columns);
+  if (!cells) {
+    const locations = locationIndex(network);
+    const rules = new Array<CompiledRule | undefined>(columns.size).fill(undefined);
+    for (const [location, c] of columns) rules[c] = compileRule(lineRule(locations.get(location), channel), channel.atpCap ?? Number.MAX_SAFE_INTEGER);
+    cells = new ChannelCells(columns, rules);
+    cellsByColumns.set(columns, cells);
+  }
+  return cells;
 }
 
 /**

@@ -9,7 +9,8 @@ import { InventoryError, invariant } from './errors.js';
 import { KeyBuilder, reservationShards } from './keys.js';
 import { connectRedis, type RedisConnection, type RedisTarget } from './redis-connection.js';
 import { Scripts, type BasketCall, type LineCall } from './scripts.js';
-import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
+import type { DecodedSku } from './packed-positions.js';
+import type { ApplyOutcome, ApplyResult, HeldReservation, HoldRequest, InventoryStore, LocationStatus, PositionState, PositionVisitor, Reservation, RowCells, ReservationLine, ReservationState, Shortfall, StockEvent, Transition } from './types.js';
 import { assertValidEvent, checkHold, checkId, groupBySku } from './validate.js';
 
 /** A pending hold or transition belongs to its caller this long; then a retry may finish it. */
@@ -112,14 +113,24 @@ export class RedisStore implements InventoryStore {
     return (await this.scripts.readPositionsMany(skus, nowMs)).map(sortedByLocation);
   }
 
-  async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
+  /** The SKUs' positions as decoded from their read views (scripts.ts: readDecoded), read live. */
+  private decodedMany(skus: string[], nowMs: number): Promise<DecodedSku[]> {
     for (const sku of skus) checkId('sku', sku);
-    const decoded = this.clustered || skus.length === 1 ? await Promise.all(skus.map((sku) => this.scripts.readDecoded(sku, nowMs))) : await this.scripts.readDecodedMany(skus, nowMs);
+    return this.clustered || skus.length === 1 ? Promise.all(skus.map((sku) => this.scripts.readDecoded(sku, nowMs))) : this.scripts.readDecodedMany(skus, nowMs);
+  }
+
+  async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
+    const decoded = await this.decodedMany(skus, nowMs);
     for (let line = 0; line < skus.length; line++) {
       const { onHand, reserved } = decoded[line]!;
       const column = decoded[line]!.columns(columns);
       for (let i = 0; i < column.length; i++) visit(line, column[i]!, onHand[i]!, reserved[i]!);
     }
+  }
+
+  /** Each SKU's row is kept with its decoded read view: derived again only when the SKU changed. */
+  async readRows(skus: string[], nowMs: number, cells: RowCells): Promise<(Float64Array | undefined)[]> {
+    return (await this.decodedMany(skus, nowMs)).map((decoded) => decoded.row(cells));
   }
 
   async hold(request: HoldRequest): Promise<Reservation> {

@@ -80,6 +80,17 @@ export interface HeldReservation {
  */
 export type PositionVisitor = (line: number, column: number, onHand: number, reserved: number) => void;
 
+/**
+ * What a caller of readRows derives from a SKU's positions: a row of `width` numbers, each
+ * position's `cell` at its location's column in `columns` (0 where no position is). The same
+ * object for as long as the derivation is the same (the store keeps rows by it).
+ */
+export interface RowCells {
+  readonly columns: ReadonlyMap<string, number>;
+  readonly width: number;
+  cell(column: number, onHand: number, reserved: number): number;
+}
+
 export interface InventoryStore {
   readonly kind: 'memory' | 'redis' | 'redis-cluster';
   /** Applies a batch of validated events; results are in input order. Holds due at nowMs are released first. */
@@ -94,6 +105,12 @@ export interface InventoryStore {
    * in the last map it saw), in no set order. The availability hot path reads ~500 positions a basket.
    */
   forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void>;
+  /**
+   * Optional, where a read can tell that a SKU's positions are unchanged (Redis: its read view's
+   * stamp): each SKU's row of `cells`, read live like forEachPosition but derived again only when
+   * the positions changed; undefined for a SKU with no position. Rows are shared: read-only.
+   */
+  readRows?(skus: string[], nowMs: number, cells: RowCells): Promise<(Float64Array | undefined)[]>;
   /** Holds every line or none. Retrying the same id returns the first outcome. */
   hold(request: HoldRequest): Promise<Reservation>;
   /** confirm (held → confirmed), fulfil (held|confirmed → fulfilled), release (held|confirmed → released). */

@@ -8,7 +8,7 @@ import { Inventory } from '../../engine/inventory.js';
 import { InventoryError } from '../../engine/store/errors.js';
 import { MemoryStore } from '../../engine/store/memory-store.js';
 import { RedisStore } from '../../engine/store/redis-store.js';
-import type { InventoryStore, LineRule, PositionState, StockEvent } from '../../engine/store/types.js';
+import type { InventoryStore, LineRule, PositionState, RowCells, StockEvent } from '../../engine/store/types.js';
 import { basketLinesMax } from '../../engine/store/validate.js';
 import { ModelError, ReferenceModel } from '../support/reference-model.js';
 import { redisClusterNodes, redisUrl, requireService } from '../support/services.js';
@@ -93,10 +93,26 @@ async function outcomeOf<T>(run: () => Promise<T>): Promise<T | string> {
   }
 }
 
+/** Rows (readRows) of the locations' onHand and reserved, one number per position. */
+const cellsOfPositions: RowCells = {
+  columns: new Map(locations.map((location, c) => [location, c])),
+  width: locations.length,
+  cell: (_column, onHand, reserved) => onHand * 1_000 + reserved,
+};
+
+function rowFromModel(model: ReferenceModel, sku: string, now: number): number[] | undefined {
+  const positions = model.positions(sku, now);
+  if (positions.length === 0) return undefined;
+  const row = new Array<number>(locations.length).fill(0);
+  for (const p of positions) row[locations.indexOf(p.location)] = p.onHand * 1_000 + p.reserved;
+  return row;
+}
+
 /**
  * Runs a history on a store and the model, comparing after every step; returns steps run. `reader`,
  * another client of the same data, reads every SKU after each step too: on Redis it keeps its own
- * decoding of each SKU's read view, which must follow the writes it did not make.
+ * decoding of each SKU's read view (and the rows derived from it), which must follow the writes it
+ * did not make.
  */
 async function replay(store: InventoryStore, ops: Op[], reader?: InventoryStore): Promise<number> {
   const model = new ReferenceModel();
@@ -125,6 +141,12 @@ async function replay(store: InventoryStore, ops: Op[], reader?: InventoryStore)
       now += op.ms;
     } else {
       expect(await store.expireDue(now), where).toBe(model.expireDue(now));
+    }
+    // Rows first (before positions() releases a due hold): each client's, kept with its read views.
+    for (const client of new Set([store, reader ?? store])) {
+      if (!client.readRows) continue;
+      const rows = await client.readRows(skus, now, cellsOfPositions);
+      skus.forEach((sku, k) => expect(rows[k] && [...rows[k]], `${where}: row of ${sku}${client === store ? '' : ' read by another client'}`).toEqual(rowFromModel(model, sku, now)));
     }
     for (const sku of skus) {
       const positions = await store.positions(sku, now);

@@ -124,6 +124,46 @@ describe('decoded positions kept per SKU (DecodedPositions)', () => {
   });
 });
 
+describe('rows derived from a decoded SKU (DecodedSku.row)', () => {
+  const cellsOf = (columns: Map<string, number>, scale: number) => {
+    let calls = 0;
+    return {
+      cells: { columns, width: Math.max(...columns.values()) + 1, cell: (column: number, onHand: number, reserved: number) => (calls++, (onHand - reserved) * scale + column) },
+      calls: () => calls,
+    };
+  };
+
+  it('derives a row once per cells, in their columns, and hands the same one back while kept', () => {
+    const decoded = new DecodedSku(packed('dc', position(10, 0, 3), 'st', position(4, 1, 0), 'x', position(9, 0, 0)), () => 'v:{s}');
+    const a = cellsOf(new Map([['st', 0], ['dc', 1]]), 10);
+    const row = decoded.row(a.cells)!;
+    // x is not a column: neither in the row nor derived.
+    expect([...row]).toEqual([50, 71]);
+    expect(a.calls()).toBe(2);
+    expect(decoded.row(a.cells)).toBe(row);
+    expect(a.calls()).toBe(2);
+    // Other cells (another channel) get their own row; the first stays kept.
+    const b = cellsOf(new Map([['x', 0], ['dc', 2]]), 1);
+    expect([...decoded.row(b.cells)!]).toEqual([9, 0, 9]);
+    expect(decoded.row(a.cells)).toBe(row);
+    expect(new DecodedSku(Buffer.alloc(0), () => 'v:{s}').row(a.cells)).toBeUndefined();
+  });
+
+  it('keeps the rows of the last four cells asked, and derives an older one again', () => {
+    const decoded = new DecodedSku(packed('dc', position(2, 0, 0)), () => 'v:{s}');
+    const all = Array.from({ length: 5 }, (_, k) => cellsOf(new Map([['dc', 0]]), k + 1));
+    const first = decoded.row(all[0]!.cells)!;
+    for (const c of all.slice(1)) decoded.row(c.cells);
+    expect(all.map((c) => c.calls())).toEqual([1, 1, 1, 1, 1]);
+    const again = decoded.row(all[0]!.cells)!;
+    expect(again).not.toBe(first);
+    expect([...again]).toEqual([...first]);
+    expect(all[0]!.calls()).toBe(2);
+    expect(decoded.row(all[4]!.cells)).toBeDefined();
+    expect(all[4]!.calls()).toBe(1);
+  });
+});
+
 describe('location ids read back from Redis (LocationNames)', () => {
   it('gives the id the bytes spell, for new and repeated ids, across many ids whose hashes may meet', () => {
     const names = new LocationNames();
