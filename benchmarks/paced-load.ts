@@ -29,6 +29,12 @@ export interface PacedResult {
   errors: number;
   /** Requests still unanswered when the run ended (counted as errors). */
   unanswered: number;
+  /**
+   * The longest the client itself was late sending a recorded request (ms past its scheduled
+   * time, connections free or not): a stall of the client's own event loop (its GC, the machine
+   * not running it) shows here, one of the server in the latencies only.
+   */
+  sendLateMsMax: number;
   /** With `trace`: each recorded request's scheduled time (ms from the start of the recorded part) and latency. */
   trace?: { at: Float64Array; latencyMs: Float64Array };
 }
@@ -229,9 +235,11 @@ export async function pacedLoad(options: PacedOptions): Promise<PacedResult> {
 
   const connections = Array.from({ length: options.connections }, () => new Connection());
   const finishAt = t0 + total * intervalMs + (options.graceSec ?? 10) * 1000;
+  let sendLateMsMax = 0;
   const tick = () => {
     if (finished) return;
     const now = performance.now();
+    if (sent >= warmup && sent < total) sendLateMsMax = Math.max(sendLateMsMax, now - (t0 + sent * intervalMs));
     // Every request whose time has come, each stamped with its own scheduled time.
     while (sent < total && t0 + sent * intervalMs <= now) {
       const connection = idle.pop();
@@ -256,6 +264,7 @@ export async function pacedLoad(options: PacedOptions): Promise<PacedResult> {
     non2xx,
     errors: errors + unanswered,
     unanswered,
+    sendLateMsMax: Math.round(sendLateMsMax * 100) / 100,
     ...(scheduled ? { trace: { at: scheduled.slice(0, recorded), latencyMs: latencies.slice(0, recorded) } } : {}),
   };
 }

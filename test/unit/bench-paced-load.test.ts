@@ -60,6 +60,22 @@ describe('paced load (open loop, raw sockets)', () => {
     expect(result.latencyMs.max).toBeGreaterThan(400);
   });
 
+  it("tells the client's own stall (its lateness) from a slow server (waits only)", async () => {
+    const port = await serve((_req, _body, res) => setTimeout(() => res.writeHead(200).end('x'), 20));
+    // A slow server with connections to spare: latencies ~20 ms, the client on time.
+    const slow = await pacedLoad({ port, ...base, bodies: ['{}'], rate: 200, durationSec: 0.5, connections: 16 });
+    expect(slow.latencyMs.p50).toBeGreaterThanOrEqual(20);
+    expect(slow.sendLateMsMax).toBeLessThan(15);
+    // The client's event loop blocked for 80 ms during the recorded part.
+    const stall = setTimeout(() => {
+      const until = performance.now() + 80;
+      while (performance.now() < until);
+    }, 400);
+    const stalled = await pacedLoad({ port, ...base, bodies: ['{}'], rate: 200, durationSec: 0.5, connections: 16 });
+    clearTimeout(stall);
+    expect(stalled.sendLateMsMax).toBeGreaterThanOrEqual(70);
+  });
+
   it('counts non-2xx answers, and reads answers split over many packets', async () => {
     let n = 0;
     const port = await serve((_req, _body, res) => {
