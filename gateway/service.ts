@@ -95,8 +95,7 @@ export class GatewayService {
    */
   private async atpMatrix(network: NetworkConfig, channel: Channel, skus: string[], nowMs: number): Promise<{ matrix: Float64Array; known: Uint8Array; columns: ReadonlyMap<string, number> }> {
     const cells = channelCells(network, channel);
-    const { columns, rules } = cells;
-    const cols = rules.length;
+    const { columns, width: cols } = cells;
     const matrix = this.matrices.take(skus.length * cols);
     const known = new Uint8Array(skus.length);
     if (this.store.readRows) {
@@ -111,8 +110,8 @@ export class GatewayService {
     }
     await this.store.forEachPosition(skus, nowMs, columns, (line, c, onHand, reserved) => {
       known[line] = 1;
-      const rule = rules[c];
-      if (rule) matrix[line * cols + c] = compiledAtp(onHand, reserved, rule);
+      // -1: a location not among the channel's columns.
+      if (c >= 0) matrix[line * cols + c] = cells.cell(c, onHand, reserved);
     });
     return { matrix, known, columns };
   }
@@ -336,7 +335,7 @@ class ChannelCells implements RowCells {
 
   constructor(
     readonly columns: ReadonlyMap<string, number>,
-    readonly rules: readonly (CompiledRule | undefined)[],
+    private readonly rules: readonly (CompiledRule | undefined)[],
   ) {
     this.width = rules.length;
   }
