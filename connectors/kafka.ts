@@ -150,6 +150,13 @@ export interface NativeConsumerOptions {
 /** How long a consume() call waits for a first message before returning none. */
 const consumeWaitMs = 100;
 
+/**
+ * How long librdkafka waits before fetching again once its prefetch queue was over its bound
+ * (`fetch.queue.backoff.ms`). Its default, 1 s, left a consumer that had emptied the queue idle for
+ * ~0.7 s every ~130,000 messages when reading a backlog: 600,000 events took 4.9 s instead of 2.1 s.
+ */
+export const fetchQueueBackoffMs = 10;
+
 type TopicPartitionOffset = { topic: string; partition: number; offset?: number };
 
 /** Methods of the native consumer that its type definitions leave out (lib/kafka-consumer.js has them). */
@@ -217,6 +224,7 @@ export class NativeConsumer {
         // size: 64 KiB (about 900 events) instead of 1 MiB keeps partitions interleaved in every
         // consume call, so no partition's hot events wait behind another's run of thousands.
         'max.partition.fetch.bytes': 65_536,
+        'fetch.queue.backoff.ms': fetchQueueBackoffMs,
         rebalance_cb: (error: { code: number; message: string } | undefined, assignment: { topic: string; partition: number }[]) => ref.self?.rebalance(error, assignment),
       } as never,
       { 'auto.offset.reset': 'earliest' } as never,

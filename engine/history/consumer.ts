@@ -35,7 +35,7 @@
 // (one process repairs a batch once; a replicated table's dedup log is atomic).
 
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Consumer, KafkaClient } from '../../connectors/kafka.js';
+import { fetchQueueBackoffMs, type Consumer, type KafkaClient } from '../../connectors/kafka.js';
 import type { StockEvent } from '../core/types.js';
 import { decodeStockEvent } from '../stream/codec.js';
 import { decodeAtpChange, decodeReservationTransition, type AtpChange, type ReservationTransition } from '../stream/wire.js';
@@ -120,6 +120,7 @@ export class HistoryConsumer {
       kafkaJS: { groupId, fromBeginning: true, autoCommit: false, sessionTimeout: this.options.sessionTimeoutMs ?? 10_000 },
       'js.consumer.max.batch.size': fetchBatchMax,
       'max.poll.interval.ms': maxPollIntervalMs,
+      'fetch.queue.backoff.ms': fetchQueueBackoffMs,
     } as never);
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topics.stock, topics.changes, topics.reservations] });
