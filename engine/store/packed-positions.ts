@@ -8,6 +8,7 @@
 // - Taking the view itself every time (~25 KB a basket) then cost the gateway 15-19 us of user
 //   and 8.5 us of system CPU per basket, a quarter of a request, and Redis the writing of it.
 
+import { KeptRows } from './kept-rows.js';
 import type { PositionState, RowCells } from './types.js';
 
 /** One position of a packed read; `line` is passed through, `due` is in seconds (0: no hold). */
@@ -97,9 +98,6 @@ function int40(b: Buffer, at: number): number {
 /** SKUs kept decoded; past this the SKU decoded longest ago goes (~2 KB each with 40 locations). */
 export const decodedSkusMax = 10_000;
 
-/** Rows a decoded SKU keeps, one per RowCells (a channel's ATP): the channels read lately. */
-const rowsKept = 4;
-
 /** The bytes of a view's token (lua/includes/expire.lua: VIEW_TOKEN_SIZE), before its positions. */
 export const viewTokenSize = 20;
 
@@ -113,8 +111,8 @@ export class DecodedSku {
   private dueMin = 0;
   private columnsSeen: ReadonlyMap<string, number> | undefined;
   private columnOf = new Int32Array(0);
-  /** Rows derived from these positions (row()), newest last. */
-  private readonly rows: { cells: RowCells; row: Float64Array }[] = [];
+  /** Rows derived from these positions (row()). */
+  private readonly rows = new KeptRows();
 
   constructor(
     packed: Buffer,
@@ -155,16 +153,15 @@ export class DecodedSku {
    */
   row(cells: RowCells): Float64Array | undefined {
     if (this.locations.length === 0) return undefined;
-    for (const kept of this.rows) if (kept.cells === cells) return kept.row;
+    const kept = this.rows.find(cells);
+    if (kept) return kept;
     const columnOf = this.columns(cells.columns);
     const row = new Float64Array(cells.width);
     for (let i = 0; i < columnOf.length; i++) {
       const c = columnOf[i]!;
       if (c >= 0) row[c] = cells.cell(c, this.onHand[i]!, this.reserved[i]!);
     }
-    if (this.rows.length >= rowsKept) this.rows.shift();
-    this.rows.push({ cells, row });
-    return row;
+    return this.rows.keep(cells, row);
   }
 }
 
