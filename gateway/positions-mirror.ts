@@ -22,7 +22,8 @@
 // as the store shows them; the names go along when the thread's list is behind.
 
 import type { MemoryStore, PositionCells } from '../engine/store/memory-store.js';
-import type { PositionVisitor } from '../engine/store/types.js';
+import { KeptRows } from '../engine/store/kept-rows.js';
+import type { PositionVisitor, RowCells } from '../engine/store/types.js';
 
 /** SKUs per header segment (3 Int32 each: 768 KiB). */
 const headerSkus = 1 << 16;
@@ -159,6 +160,13 @@ export class MirrorReader {
   private segments: Float64Array[] = [];
   /** One SKU's positions, read before they are known to be whole. */
   private scratch = new Float64Array(3 * 64);
+  /** The sequence number and earliest hold expiry of the write copy() read last. */
+  private readonly copied = { sequence: 0, dueAtMs: 0 };
+  /**
+   * Rows derived per SKU (row()), kept while the SKU's sequence number stays that of the write they
+   * came from: ~340 bytes per channel read for each SKU this thread has read.
+   */
+  private readonly kept = new Map<string, { sequence: number; dueAtMs: number; rows: KeptRows }>();
   /** The main thread's location numbers → the caller's columns, per columns map and names version. */
   private readonly columnsOf = new WeakMap<ReadonlyMap<string, number>, { version: number; byNumber: Int32Array }>();
 
@@ -189,17 +197,62 @@ export class MirrorReader {
    * nothing: the main thread must answer (see the file's comment).
    */
   read(sku: string, line: number, nowMs: number, byNumber: Int32Array, visit: PositionVisitor): boolean {
+    const length = this.copy(sku, nowMs, byNumber);
+    if (length < 0) return false;
+    const scratch = this.scratch;
+    for (let o = 0; o < length; o += 3) visit(line, byNumber[scratch[o]!]!, scratch[o + 1]!, scratch[o + 2]!);
+    return true;
+  }
+
+  /**
+   * The SKU's row of `cells` from the copy, derived once per write of the SKU (its sequence
+   * number) and kept (shared: read-only); undefined when it has no position; false when the main
+   * thread must answer, as for read.
+   */
+  row(sku: string, nowMs: number, cells: RowCells, byNumber: Int32Array): Float64Array | undefined | false {
     const n = this.skuNumbers.get(sku);
-    if (n === undefined) return false;
+    const header = n === undefined ? undefined : this.headers[n >>> headerShift];
+    if (n === undefined || header === undefined) return false;
+    const sequence = Atomics.load(header, (n & (headerSkus - 1)) * 3);
+    const kept = this.kept.get(sku);
+    if (kept !== undefined && kept.sequence === sequence && kept.dueAtMs > nowMs) {
+      const row = kept.rows.find(cells);
+      if (row !== undefined) return row;
+    }
+    const length = this.copy(sku, nowMs, byNumber);
+    if (length < 0) return false;
+    if (length === 0) return undefined;
+    const row = new Float64Array(cells.width);
+    const scratch = this.scratch;
+    for (let o = 0; o < length; o += 3) {
+      const c = byNumber[scratch[o]!]!;
+      if (c >= 0) row[c] = cells.cell(c, scratch[o + 1]!, scratch[o + 2]!);
+    }
+    let rows = kept?.sequence === this.copied.sequence ? kept.rows : undefined;
+    if (rows === undefined) {
+      rows = new KeptRows();
+      this.kept.set(sku, { sequence: this.copied.sequence, dueAtMs: this.copied.dueAtMs, rows });
+    }
+    return rows.keep(cells, row);
+  }
+
+  /**
+   * Copies the SKU's positions into `scratch` as one write left them (location number, onHand,
+   * reserved each) and returns how many Float64 it copied, with the write's sequence number and
+   * earliest hold expiry in `copied`; -1 when the main thread must answer.
+   */
+  private copy(sku: string, nowMs: number, byNumber: Int32Array): number {
+    const n = this.skuNumbers.get(sku);
+    if (n === undefined) return -1;
     const header = this.headers[n >>> headerShift];
-    if (header === undefined) return false;
+    if (header === undefined) return -1;
     const at = (n & (headerSkus - 1)) * 3;
     for (let attempt = 0; attempt < readTries; attempt++) {
       const sequence = Atomics.load(header, at);
       if ((sequence & 1) === 1) continue;
       const data = this.segments[header[at + 1]!];
       const offset = header[at + 2]!;
-      if (data === undefined) return false;
+      if (data === undefined) return -1;
       const dueAtMs = data[offset]!;
       const count = data[offset + 1]!;
       const length = 3 * count;
@@ -210,13 +263,14 @@ export class MirrorReader {
         this.scratch.set(data.subarray(offset + 2, offset + 2 + length));
       }
       if (Atomics.load(header, at) !== sequence) continue;
-      if (!plausible) return false;
-      if (dueAtMs <= nowMs) return false;
+      if (!plausible) return -1;
+      if (dueAtMs <= nowMs) return -1;
       const scratch = this.scratch;
-      for (let o = 0; o < length; o += 3) if (scratch[o]! >= byNumber.length) return false;
-      for (let o = 0; o < length; o += 3) visit(line, byNumber[scratch[o]!]!, scratch[o + 1]!, scratch[o + 2]!);
-      return true;
+      for (let o = 0; o < length; o += 3) if (scratch[o]! >= byNumber.length) return -1;
+      this.copied.sequence = sequence;
+      this.copied.dueAtMs = dueAtMs;
+      return length;
     }
-    return false;
+    return -1;
   }
 }

@@ -4,9 +4,10 @@
 // operation that changes the store is asked of the main thread, which runs it to completion, as
 // atomic as in one thread.
 //
-// - Reads for availability (forEachPosition, ~500 positions a basket) are the hot path: a thread
-//   reads them from the copy in shared memory that the main thread keeps as the store changes
-//   (gateway/positions-mirror.ts). What the copy cannot answer (a SKU's first read, a hold due) is
+// - Reads for availability (readRows, forEachPosition: ~500 positions a basket) are the hot path: a
+//   thread reads them from the copy in shared memory that the main thread keeps as the store changes
+//   (gateway/positions-mirror.ts), and keeps each SKU's channel rows until the SKU is written again.
+//   What the copy cannot answer (a SKU's first read, a hold due) is
 //   asked of the main thread: every such read of one event-loop turn goes in one message, and the
 //   answer is one Float64Array (moved, not copied) of [count, then (location, onHand, reserved)
 //   per position] per SKU, locations as the copy numbers them.
@@ -19,11 +20,11 @@ import { DomainError, InvariantError, type DomainErrorCode } from '../engine/cor
 import { checkId } from '../engine/store/validate.js';
 import { TurnBatch } from '../engine/store/turn-batch.js';
 import type { MemoryStore } from '../engine/store/memory-store.js';
-import type { InventoryStore, PositionVisitor } from '../engine/store/types.js';
+import type { InventoryStore, PositionVisitor, RowCells } from '../engine/store/types.js';
 import { HttpProblem } from './http.js';
 import { MirrorReader, PositionsMirror, type MirrorKnown, type MirrorUpdate } from './positions-mirror.js';
 
-/** The store operations a thread may ask for, other than forEachPosition. */
+/** The store operations a thread may ask for, other than the reads of positions (forEachPosition, readRows). */
 export const storeMethods = ['applyEvents', 'positions', 'positionsMany', 'hold', 'transition', 'reservation', 'heldUntil', 'claimExpiryNotice', 'expireDue', 'locationStatuses', 'setLocationStatus'] as const;
 export type StoreMethod = (typeof storeMethods)[number];
 
@@ -169,22 +170,43 @@ export class ThreadStore implements InventoryStore {
   async forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
     // Checked here: one bad SKU must fail its own request, not the batch it would travel in.
     for (const sku of skus) checkId('sku', sku);
-    let byNumber = this.mirror.columnsFor(columns);
-    let missed: string[] | undefined;
-    let missedLines: number[] | undefined;
+    const byNumber = this.mirror.columnsFor(columns);
+    let missed: number[] | undefined;
     for (let line = 0; line < skus.length; line++) {
-      if (this.mirror.read(skus[line]!, line, nowMs, byNumber, visit)) continue;
-      (missed ??= []).push(skus[line]!);
-      (missedLines ??= []).push(line);
+      if (!this.mirror.read(skus[line]!, line, nowMs, byNumber, visit)) (missed ??= []).push(line);
     }
-    if (missed === undefined || missedLines === undefined) return;
+    if (missed !== undefined) await this.readFromMain(skus, missed, nowMs, columns, visit);
+  }
+
+  async readRows(skus: string[], nowMs: number, cells: RowCells): Promise<(Float64Array | undefined)[]> {
+    for (const sku of skus) checkId('sku', sku);
+    const byNumber = this.mirror.columnsFor(cells.columns);
+    const rows: (Float64Array | undefined)[] = [];
+    let missed: number[] | undefined;
+    for (let line = 0; line < skus.length; line++) {
+      const row = this.mirror.row(skus[line]!, nowMs, cells, byNumber);
+      if (row === false) (missed ??= []).push(line);
+      rows.push(row === false ? undefined : row);
+    }
+    if (missed !== undefined) {
+      // Rows of their own (not kept): the copy will have these SKUs for the next read.
+      await this.readFromMain(skus, missed, nowMs, cells.columns, (line, c, onHand, reserved) => {
+        const row = (rows[line] ??= new Float64Array(cells.width));
+        if (c >= 0) row[c] = cells.cell(c, onHand, reserved);
+      });
+    }
+    return rows;
+  }
+
+  /** Visits the positions of the SKUs at `lines` as the main thread's store answers (one batch per turn). */
+  private async readFromMain(skus: string[], lines: number[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void> {
     // The batch reads at the latest clock of its callers (a hold due by then is released first).
     this.pendingNowMs = Math.max(this.pendingNowMs, nowMs);
-    const { data, at } = await this.reads.get(missed);
+    const { data, at } = await this.reads.get(lines.map((line) => skus[line]!));
     // The answer may have named new locations.
-    byNumber = this.mirror.columnsFor(columns);
+    const byNumber = this.mirror.columnsFor(columns);
     let o = at;
-    for (const line of missedLines) {
+    for (const line of lines) {
       const count = data[o++]!;
       for (let k = 0; k < count; k++) {
         const number = data[o]!;

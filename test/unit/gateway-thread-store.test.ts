@@ -91,6 +91,7 @@ describe('ThreadStore: the main thread store seen from a gateway thread', () => 
     const skus = Array.from({ length: 12 }, (_, i) => sampleSku(i + 1));
     const locations = network.locations.slice(0, 10).map((l) => l.id);
     const columns = new Map(locations.filter((_, i) => i !== 4).map((id, i) => [id, i]));
+    const cells = { columns, width: columns.size, cell: (_column: number, onHand: number, reserved: number) => onHand * 1_000 + reserved };
     let clock = nowMs;
     let asOf = 1;
     const ids: string[] = [];
@@ -116,8 +117,17 @@ describe('ThreadStore: the main thread store seen from a gateway thread', () => 
       } else {
         const asked = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(skus));
         // The thread first (the store's own read releases the holds due, as the thread's must).
-        const fromThread = await visits((v) => thread.forEachPosition(asked, clock, columns, v));
-        expect(fromThread, `step ${step}`).toEqual(await visits((v) => store.forEachPosition(asked, clock, columns, v)));
+        // Rows too, which the thread keeps per write of each SKU and the store until the SKU
+        // changes; each read first every other step, so either one meets the holds come due.
+        const readPositions = async () => {
+          const fromThread = await visits((v) => thread.forEachPosition(asked, clock, columns, v));
+          expect(fromThread, `step ${step}`).toEqual(await visits((v) => store.forEachPosition(asked, clock, columns, v)));
+        };
+        const readRows = async () => {
+          const fromThread = (await thread.readRows(asked, clock, cells)).map((row) => row && [...row]);
+          expect(fromThread, `step ${step}: rows`).toEqual((await store.readRows(asked, clock, cells)).map((row) => row && [...row]));
+        };
+        for (const read of step % 2 === 0 ? [readPositions, readRows] : [readRows, readPositions]) await read();
         threadReads += 1;
       }
     }
