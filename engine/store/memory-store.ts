@@ -297,7 +297,8 @@ export class MemoryStore implements InventoryStore {
         rows.push(undefined);
         continue;
       }
-      rows.push(bySku.rows?.find(cells) ?? (bySku.rows ??= new KeptRows()).keep(cells, this.derivedRow(bySku.inOrder, cells)));
+      const kept = (bySku.rows ??= new KeptRows());
+      rows.push(kept.find(cells) ?? kept.keep(cells, this.derivedRow(bySku.inOrder, cells)));
     }
     // Holds released by this read.
     this.publishChanges();
