@@ -379,7 +379,18 @@ describe.each(storeKinds)('gateway API on the %s store', (_name, available, open
       expectProblem(await call('GET', '/v1/positions/GW-A', { key: readKey }), 403, /admin/);
       expectProblem(await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-bad', channel: f.web, lines: [] } }), 400, /no lines/);
       expectProblem(await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-bad', channel: f.web, lines: [{ sku: 'GW-A', location: 'nowhere', qty: 1 }] } }), 400, /nowhere/);
+      // The PDP, the PLP and holds: their own limits and unknowns, over HTTP.
+      expectProblem(await call('GET', '/v1/availability/GW-A'), 400, /"channel" is missing/);
+      expectProblem(await call('GET', '/v1/availability/GW-A?channel=nope'), 400, /channel "nope"/);
+      expectProblem(await call('GET', `/v1/availability/GW-A?channel=${f.web}&lat=91&lon=2`), 400, /lat/);
+      expectProblem(await call('POST', '/v1/availability/skus', { body: { channel: 'nope', skus: ['GW-A'] } }), 400, /channel "nope"/);
+      expectProblem(await call('POST', '/v1/availability/skus', { body: { channel: f.web, skus: Array.from({ length: 501 }, (_, i) => `S${i}`) } }), 400, /at most 500/);
+      expectProblem(await call('POST', '/v1/availability/skus', { body: { channel: f.web, skus: 'GW-A' } }), 400, /skus/);
+      expectProblem(await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-big', channel: f.web, lines: Array.from({ length: 101 }, (_, i) => ({ sku: `S${i}`, location: f.dc1.id, qty: 1 })) } }), 400, /at most 100/);
+      expectProblem(await call('POST', '/v1/reservations', { key: writeKey, body: { reservationId: 'gw-bad', channel: 'nope', lines: [{ sku: 'GW-A', location: f.dc1.id, qty: 1 }] } }), 400, /channel "nope"/);
+      expectProblem(await call('POST', '/v1/reservations/gw-never/confirm', { key: writeKey, body: {} }), 404, /gw-never/);
       expectProblem(await call('PUT', '/v1/locations/nowhere/status', { body: { status: 'paused' } }), 404, /nowhere/);
+      expectProblem(await call('PUT', `/v1/locations/${f.dc1.id}/status`, { body: { status: 'closed' } }), 400, /status/);
       expectProblem(await call('DELETE', '/v1/availability'), 405, /POST/);
       expectProblem(await call('GET', '/v1/nope'), 404, /no route/);
       // Path ids that are not valid percent-encoding: a 400 naming the segment (decoding one used to throw inside uWS).

@@ -1,6 +1,7 @@
 // The OpenAPI document at /openapi.json is kept true: every route of the server's table is in it,
 // every route is called here (successes and failures), and every answer's status is documented
-// and its body validates against the documented schema (JSON Schema 2020-12 via ajv).
+// and its body validates against the documented schema (JSON Schema 2020-12 via ajv), refusals
+// (401, 403, 413, 415, 429) included.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -16,12 +17,15 @@ import { apiRoutes, startGateway, type RunningGateway } from '../../gateway/serv
 import { GatewayService } from '../../gateway/service.js';
 
 const key = 'contract-key-0123456789';
+const readKey = 'contract-read-0123456789';
 
 type Spec = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: { schemas: Record<string, unknown> } };
 
 describe('OpenAPI contract', () => {
   let gateway: RunningGateway;
   let base: string;
+  let limited: RunningGateway;
+  let limitedBase: string;
   let spec: Spec;
   let service: GatewayService;
   const store = new MemoryStore();
@@ -41,26 +45,33 @@ describe('OpenAPI contract', () => {
       port: 0,
       registry: new Registry(),
       service,
-      keys: new ApiKeys([{ name: 'contract', secret: key, scopes }]),
+      keys: new ApiKeys([{ name: 'contract', secret: key, scopes }, { name: 'reader', secret: readKey, scopes: ['availability:read'] }]),
       analytics: async (q) => [{ report: q.report, note: 'contract test: rows come from ClickHouse in production' }],
       submitEvents: (values) => stream.submit(values),
       log: () => {},
     });
     base = `http://127.0.0.1:${gateway.port}`;
+    // The same routes at one request a second per key: its 429s are checked against the spec too.
+    limited = await startGateway({ host: '127.0.0.1', port: 0, registry: new Registry(), service, keys: new ApiKeys([{ name: 'contract', secret: key, scopes }]), rateLimitRps: 1, log: () => {} });
+    limitedBase = `http://127.0.0.1:${limited.port}`;
     spec = (await (await fetch(`${base}/openapi.json`)).json()) as Spec;
     ajv.addSchema({ $id: 'spec', components: spec.components }, 'spec');
   });
 
   afterAll(async () => {
     gateway?.close();
+    limited?.close();
     await store.close();
   });
 
-  async function check(method: string, template: string, path: string, body?: unknown): Promise<number> {
-    const response = await fetch(`${base}${path}`, {
+  /** Calls the route, checks the answer against the spec; `as`: another key (null: none), a raw body and its content type. */
+  async function check(method: string, template: string, path: string, body?: unknown, as: { key?: string | null; raw?: string; contentType?: string; on?: string } = {}): Promise<number> {
+    const sent = as.key === undefined ? key : as.key;
+    const payload = as.raw ?? (body !== undefined ? JSON.stringify(body) : undefined);
+    const response = await fetch(`${as.on ?? base}${path}`, {
       method: method.toUpperCase(),
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      headers: { ...(sent ? { authorization: `Bearer ${sent}` } : {}), ...(payload !== undefined ? { 'content-type': as.contentType ?? 'application/json' } : {}) },
+      ...(payload !== undefined ? { body: payload } : {}),
     });
     const operation = spec.paths[template]?.[method];
     expect(operation, `${method} ${template} is in the spec`).toBeDefined();
@@ -110,6 +121,18 @@ describe('OpenAPI contract', () => {
     expect(await check('get', '/v1/analytics/{report}', '/v1/analytics/nonsense')).toBe(404);
     expect(await check('post', '/v1/events', '/v1/events', { events: [{ type: 'delta', eventId: 'c-2', sku: 'C-1', location: dc.id, qty: 5, asOf: Date.now() }, { type: 'delta', eventId: 'c-3', sku: 'C-1', location: dc.id, qty: 0, asOf: Date.now() }] })).toBe(200);
     expect(await check('post', '/v1/events', '/v1/events', { nope: 1 })).toBe(400);
+
+    // Refusals before a route runs: no key, a key without the scope, a body too large or of another type, too many requests.
+    const basket = { channel: web, lines: [{ sku: 'C-1', qty: 1 }], destination: paris };
+    expect(await check('post', '/v1/availability', '/v1/availability', basket, { key: null })).toBe(401);
+    expect(await check('get', '/v1/positions/{sku}', '/v1/positions/C-1', undefined, { key: 'not-a-key-0123456789' })).toBe(401);
+    expect(await check('get', '/v1/positions/{sku}', '/v1/positions/C-1', undefined, { key: readKey })).toBe(403);
+    expect(await check('post', '/v1/reservations', '/v1/reservations', { reservationId: 'k-4', channel: web, lines: [{ sku: 'C-1', location: dc.id, qty: 1 }] }, { key: readKey })).toBe(403);
+    expect(await check('post', '/v1/availability', '/v1/availability', undefined, { raw: 'x'.repeat(70_000) })).toBe(413);
+    expect(await check('post', '/v1/availability', '/v1/availability', undefined, { raw: 'a=1', contentType: 'application/x-www-form-urlencoded' })).toBe(415);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push(await check('get', '/v1/availability/{sku}', `/v1/availability/C-1?channel=${web}`, undefined, { on: limitedBase }));
+    expect(statuses).toContain(429);
 
     // Every route of the server's table was called and is in the spec.
     const table = apiRoutes(service, { analytics: async () => [], submitEvents: async () => ({}) }).map((r) => `${r.method} ${r.path}`);

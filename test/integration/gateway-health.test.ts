@@ -19,6 +19,23 @@ describe('gateway operational routes', () => {
     expect((await fetch(`${base}/ready`)).status).toBe(200);
   });
 
+  it('answers /ready 503 while its store does not answer, and 200 again once it does', async () => {
+    let storeUp = false;
+    const probed = await startGateway({ host: '127.0.0.1', port: 0, ready: async () => {
+      if (!storeUp) throw new Error('connection refused');
+      return true;
+    } });
+    try {
+      const down = await fetch(`http://127.0.0.1:${probed.port}/ready`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: 'not ready' });
+      storeUp = true;
+      expect((await fetch(`http://127.0.0.1:${probed.port}/ready`)).status).toBe(200);
+    } finally {
+      probed.close();
+    }
+  });
+
   it('exports Prometheus metrics', async () => {
     const metrics = await fetch(`${base}/metrics`);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
