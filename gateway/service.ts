@@ -328,7 +328,7 @@ export class GatewayService {
 /**
  * A channel's columns (channelColumns) and each column's rule, compiled once per network object
  * (the same ATP as core positionAtp), undefined where nothing is sellable. As RowCells, a SKU's
- * channel ATP per column, which a store that can (Redis) keeps with the SKU's read view.
+ * channel ATP per column, which a store with readRows keeps until the SKU's positions change.
  */
 class ChannelCells implements RowCells {
   readonly width: number;

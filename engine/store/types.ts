@@ -107,8 +107,9 @@ export interface InventoryStore {
   forEachPosition(skus: string[], nowMs: number, columns: ReadonlyMap<string, number>, visit: PositionVisitor): Promise<void>;
   /**
    * Optional, where a read can tell that a SKU's positions are unchanged (Redis: its read view's
-   * stamp): each SKU's row of `cells`, read live like forEachPosition but derived again only when
-   * the positions changed; undefined for a SKU with no position. Rows are shared: read-only.
+   * stamp; the memory store: no change since; a gateway thread: the copy's sequence number): each
+   * SKU's row of `cells`, read live like forEachPosition but derived again only when the positions
+   * changed; undefined for a SKU with no position. Rows are shared: read-only.
    */
   readRows?(skus: string[], nowMs: number, cells: RowCells): Promise<(Float64Array | undefined)[]>;
   /** Holds every line or none. Retrying the same id returns the first outcome. */
