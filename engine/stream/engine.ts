@@ -232,7 +232,7 @@ export class StreamEngine {
   private reservationsConsumer: Consumer | undefined;
   /** DLQ sends (few, with headers). */
   private producer: Producer | undefined;
-  /** The change feed: one message per change, one delivery tally per applied chunk. */
+  /** The change feed: one message per change, sent in flush rounds (BatchProducer: each applied chunk settles once its changes are acknowledged). */
   private changes: BatchProducer | undefined;
   private decoder: Piscina<DecodeTask, Decoded[]> | undefined;
   private readonly partitions = new Map<number, PartitionState>();

@@ -115,8 +115,9 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
     await compat.disconnect();
     const batch = await BatchProducer.connect(kafka);
     const sent = Array.from({ length: 5_000 }, (_, i) => ({ key: keys[i % keys.length]!, value: Buffer.from(String(i)) }));
-    await batch.send(topic, sent.slice(0, 2_500));
-    await batch.send(topic, sent.slice(2_500));
+    await batch.send(topic, sent.slice(0, 2_000));
+    // Sends made while a round is out wait for the next one, and each resolves only once its own messages are in.
+    await Promise.all([batch.send(topic, sent.slice(2_000, 3_500)), batch.send(topic, sent.slice(3_500))]);
     await batch.disconnect();
 
     // Resolved means acknowledged: the topic's end offsets already count every message.
@@ -156,5 +157,25 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
       expect(seq).toEqual([...seq].sort((a, b) => a - b));
     }
     expect(new Set([...partitionOf.values()].map((p) => [...p][0])).size).toBeGreaterThan(1);
+  });
+  it('BatchProducer rejects a send whose message the broker refused, and later sends still resolve', async () => {
+    // The broker takes at most 1,000 bytes per message on this topic; the client would send 1 MB.
+    const topic = `instock.smoke.refused.${randomUUID()}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic, partitions: 1, replication: 1, config: { 'max.message.bytes': '1000' } }]);
+    const batch = await BatchProducer.connect(kafka);
+    try {
+      const small = (i: number) => ({ key: 'B-000001', value: Buffer.from(`small-${i}`) });
+      await expect(batch.send(topic, [small(1), { key: 'B-000001', value: Buffer.alloc(5_000, 1) }])).rejects.toThrow(/Kafka delivery: .*(large|size)/i);
+      await batch.send(topic, [small(2), small(3)]);
+      const offsets = await admin.fetchTopicOffsets(topic);
+      // The refused message is not in the topic; the later send's two are.
+      expect(Number(offsets[0]!.high)).toBeGreaterThanOrEqual(2);
+      expect(Number(offsets[0]!.high)).toBeLessThanOrEqual(3);
+    } finally {
+      await batch.disconnect();
+      await admin.disconnect();
+    }
   });
 });
