@@ -37,10 +37,11 @@ interface Args {
 /**
  * The load generator's producer: idempotent, acks=all, keys partitioned like the Java client, with
  * delivery reports for failed messages only (delivery.report.only.error), as the engine's
- * BatchProducer, but with no flush rounds: it waits for nothing but the final flush. A report per message costs the client ~2 µs of CPU (its background
- * thread and the JS callback: 5.4 against 2.2 µs per event produced, measured at 82,000 events/s),
- * and the generator shares the machine's two cores with what it measures. It needs no per-message
- * acknowledgement: the count of failures, checked once everything is flushed, is enough.
+ * BatchProducer, but with no flush rounds: it waits for nothing but the final flush. A report per
+ * message costs the client ~2 µs of CPU (its background thread and the JS callback: 5.4 against
+ * 2.2 µs per event produced, measured at 82,000 events/s), and the generator shares the machine's
+ * two cores with what it measures. It needs no per-message acknowledgement: the count of failures,
+ * checked once everything is flushed, is enough.
  */
 async function loadProducer(brokers: string[]): Promise<{ produce(topic: string, key: string, value: Buffer): void; failed(): number; close(): Promise<void> }> {
   const producer = new kafkaJavascript.Producer({
