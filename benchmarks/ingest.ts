@@ -191,7 +191,9 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     progress('(b) engine: Kafka → applied in Redis');
     const redis = RedisStore.connect({ url }, { keyPrefix: `bi${run}` });
     const m = measuringStore(redis, velocity);
-    const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag });
+    // The engines' own log lines (a rebalance, a retried store call or send) go to the progress output.
+    const log = (m: string) => progress(`engine: ${m}`);
+    const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag, log });
     await engine.start();
     const deadline = Date.now() + 180_000;
     // CPU over the same window as the rate, from the first apply (not the group join) to the last.
@@ -211,7 +213,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
 
     // (c) and (d) on a second topic, produced live while a second engine group reads it.
     const m2 = measuringStore(redis, velocity);
-    const engine2 = new StreamEngine({ kafka, topics: live, groupId: `bench-live-${run}`, store: m2.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag });
+    const engine2 = new StreamEngine({ kafka, topics: live, groupId: `bench-live-${run}`, store: m2.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag, log });
     await engine2.start();
     await new Promise((r) => setTimeout(r, 3_000)); // join the group before measuring
     const halfRate = Math.floor(sustainedPerSec / 2);
@@ -249,6 +251,9 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const overTimeline = m2.hotTimeline();
     progress(`(d) hot freshness p99 per second of the overload: ${overTimeline.map((v) => v ?? '-').join(' ')} ms`);
     const pauses = engine2.counters.pauses;
+    // What the live engine did besides applying (pauses, sheds and rewinds, events handed back at a
+    // rebalance), in the results; its stop prints them too.
+    const liveCounters = { ...engine2.counters };
     await engine2.stop();
     await redis.close();
 
@@ -269,7 +274,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     rows.push(...cpuRows('(a)', floorUsage, count, 'event'), ...cpuRows('(b)', sustainedUsage, sustainedEvents, 'event'), ...cpuRows('(c)', halfUsage, halfLoad.produced, 'event'), ...cpuRows('(d) overload + drain', overUsage, overProduced, 'event'));
     printTable(`ingest benchmark${quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, redis-server on ${port}`, rows);
     const cpu = { floor: floorUsage, sustained: sustainedUsage, half: halfUsage, overload: overUsage };
-    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, warmupSeconds, produced, half, over, halfTimeline, overTimeline, cpu });
+    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, warmupSeconds, produced, half, over, halfTimeline, overTimeline, liveCounters, cpu });
     process.stdout.write(`results: ${file}\n`);
     return rows;
   } finally {
