@@ -192,7 +192,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const redis = RedisStore.connect({ url }, { keyPrefix: `bi${run}` });
     const m = measuringStore(redis, velocity);
     // The engines' own log lines (a rebalance, a retried store call or send) go to the progress output.
-    const log = (m: string) => progress(`engine: ${m}`);
+    const log = (line: string) => progress(`engine: ${line}`);
     const engine = new StreamEngine({ kafka, topics, groupId: `bench-engine-${run}`, store: m.store, velocity, registry: new Registry(), decodeThreads: 1, laneEventsMax: { cold: args.coldLaneMax }, coldSpill: args.coldSpill, undecodedColdLag: args.undecodedColdLag, log });
     await engine.start();
     const deadline = Date.now() + 180_000;

@@ -158,6 +158,7 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
     }
     expect(new Set([...partitionOf.values()].map((p) => [...p][0])).size).toBeGreaterThan(1);
   });
+
   it('BatchProducer rejects a send whose message the broker refused, and later sends still resolve', async () => {
     // The broker takes at most 1,000 bytes per message on this topic; the client would send 1 MB.
     const topic = `instock.smoke.refused.${randomUUID()}`;
