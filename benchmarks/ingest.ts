@@ -26,6 +26,7 @@ import type { InventoryStore } from '../engine/store/types.js';
 import { encodeStockEvent } from '../engine/stream/codec.js';
 import type { SpillOptions } from '../engine/stream/compact-lane.js';
 import { StreamEngine } from '../engine/stream/engine.js';
+import { semiSpaceMb } from '../engine/stream/young-generation.js';
 import { projectPath } from '../config/paths.js';
 import { eventAt, hotSkus, locations, sku, skus, warmSkus } from './ingest-producer.js';
 import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
@@ -145,6 +146,8 @@ async function produceAtRate(brokers: string[], topic: string, perSec: number, s
 /** coldLaneMax, coldSpill, undecodedColdLag: the engine's cold lane as configured (ENGINE_COLD_LANE_*, ENGINE_SPILL_DIR, ENGINE_UNDECODED_COLD_LAG), as `instock engine` runs it. */
 export async function benchIngest(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; coldLaneMax: number; coldSpill: SpillOptions; undecodedColdLag: number; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
   const quick = args.quick;
+  // The engines run in this process: its young generation is theirs (engine/stream/young-generation.ts).
+  const semiSpace = semiSpaceMb();
   const count = quick ? 100_000 : 600_000;
   const halfLoadSeconds = quick ? 5 : 20;
   // The second engine's consumer and decode worker, and the load generator, start cold: their
@@ -272,9 +275,9 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     rows.push({ metric: '(d) backlog drained in', value: drainMs, unit: 'ms', target: 'drains', pass: drained });
     rows.push({ metric: '(d) partition pauses at the lane bound', value: pauses, unit: 'pauses' });
     rows.push(...cpuRows('(a)', floorUsage, count, 'event'), ...cpuRows('(b)', sustainedUsage, sustainedEvents, 'event'), ...cpuRows('(c)', halfUsage, halfLoad.produced, 'event'), ...cpuRows('(d) overload + drain', overUsage, overProduced, 'event'));
-    printTable(`ingest benchmark${quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, redis-server on ${port}`, rows);
+    printTable(`ingest benchmark${quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, redis-server on ${port}, node semi-space ${semiSpace === undefined ? 'default' : `${semiSpace} MB`}`, rows);
     const cpu = { floor: floorUsage, sustained: sustainedUsage, half: halfUsage, overload: overUsage };
-    const file = writeResults('ingest', { quick, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, warmupSeconds, produced, half, over, halfTimeline, overTimeline, liveCounters, cpu });
+    const file = writeResults('ingest', { quick, semiSpaceMb: semiSpace ?? null, count, partitions, skus, locations, tiers, rows, floorPerSec, sustainedPerSec, halfRate, overRate, warmupSeconds, produced, half, over, halfTimeline, overTimeline, liveCounters, cpu });
     process.stdout.write(`results: ${file}\n`);
     return rows;
   } finally {

@@ -80,6 +80,7 @@ import type { DecodeTask } from './decode-worker.js';
 import { EngineMetrics } from './metrics.js';
 import { ApplyPipeline, Ticket } from './pipeline.js';
 import { VelocityInput, startVelocityRetier } from './velocity-input.js';
+import { semiSpaceHint } from './young-generation.js';
 import { decodeReservationTransition, encodeAtpChange } from './wire.js';
 import { settlesWithin } from '../wait.js';
 
@@ -284,6 +285,8 @@ export class StreamEngine {
 
   async start(): Promise<void> {
     const { kafka, topics, groupId } = this.options;
+    const heapHint = semiSpaceHint();
+    if (heapHint) this.options.log?.(heapHint);
     const threads = this.options.decodeThreads ?? 1;
     if (threads > 0) {
       // The worker is the compiled file: npm run build (and npm test) write dist/.
