@@ -179,4 +179,64 @@ describe.skipIf(!available)('Kafka smoke (real broker from `services up`)', () =
       await admin.disconnect();
     }
   });
+  it('BatchProducer never resolves a send with a refused message, over many rounds sent at random moments', async () => {
+    // The race the class comment argues: a failure report must reach its round before the round
+    // settles. 240 sends, a quarter carrying one message the broker refuses, fired at random moments
+    // so that rounds mix good and refused messages in every proportion.
+    const topic = `instock.smoke.rounds.${randomUUID()}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic, partitions: 3, replication: 1, config: { 'max.message.bytes': '1000' } }]);
+    const batch = await BatchProducer.connect(kafka, { lingerMs: 1 });
+    let seed = 12345;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const sends: { refused: boolean; values: string[]; outcome: Promise<'resolved' | 'rejected'> }[] = [];
+    try {
+      for (let s = 0; s < 240; s++) {
+        const refused = random() < 0.25;
+        const values = Array.from({ length: 1 + Math.floor(random() * 20) }, (_, i) => `s${s}-${i}`);
+        const messages = values.map((value, i) => ({ key: `B-${String((s * 31 + i) % 97).padStart(6, '0')}`, value: Buffer.from(value) }));
+        if (refused) messages.splice(Math.floor(random() * messages.length), 0, { key: 'B-000001', value: Buffer.alloc(5_000, 1) });
+        const outcome = batch.send(topic, messages).then(
+          () => 'resolved' as const,
+          () => 'rejected' as const,
+        );
+        sends.push({ refused, values, outcome });
+        const pause = random();
+        if (pause < 0.3) await new Promise((r) => setImmediate(r));
+        else if (pause < 0.6) await new Promise((r) => setTimeout(r, Math.floor(random() * 4)));
+      }
+      const outcomes = await Promise.all(sends.map((s) => s.outcome));
+      const refused = sends.filter((s) => s.refused);
+      expect(refused.length).toBeGreaterThan(30);
+      for (const [k, send] of sends.entries()) if (send.refused) expect(outcomes[k], `send ${k} carried a refused message`).toBe('rejected');
+      // Sends sharing a round with a refused one are rejected too (their caller sends them again);
+      // the others resolve, with every message in the topic.
+      const resolved = sends.filter((_, k) => outcomes[k] === 'resolved');
+      expect(resolved.length).toBeGreaterThan(0);
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const total = offsets.reduce((n, o) => n + Number(o.high), 0);
+      const consumer = kafka.consumer({ kafkaJS: { groupId: `smoke-${randomUUID()}`, fromBeginning: true } });
+      consumers.push(consumer);
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic] });
+      const received = new Set<string>();
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`received ${received.size}/${total} within 30 s`)), 30_000);
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            received.add(message.value!.toString());
+            if (received.size === total) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+      });
+      for (const send of resolved) for (const value of send.values) expect(received.has(value), `${value} of a resolved send`).toBe(true);
+    } finally {
+      await batch.disconnect();
+      await admin.disconnect();
+    }
+  });
 });
