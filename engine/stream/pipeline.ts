@@ -388,10 +388,12 @@ export class ApplyPipeline {
     const locations = network ? locationIndex(network) : undefined;
     const changes: AtpChange[] = [];
     let replayed = 0;
+    // Counted per chunk: a labelled inc costs ~0.1 µs, once per event it was ~1 % of the main thread.
+    const outcomes: Outcomes = { applied: 0, duplicate: 0, stale: 0 };
     results.forEach((result, k) => {
       const item = chunk[k]!;
       item.ticket.outcomes[result.outcome] += 1;
-      metrics.outcomes.inc({ outcome: result.outcome });
+      outcomes[result.outcome] += 1;
       if (result.outcome === 'applied') metrics.freshnessSeconds.observe({ tier: item.tier }, Math.max(0, visibleAtMs - item.event.asOf) / 1000);
       else if (item.ticket.replay) replayed += 1;
       else return;
@@ -403,6 +405,7 @@ export class ApplyPipeline {
       }
       changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, version: p.version, atp, visibleAtMs, asOfMs: item.event.asOf });
     });
+    for (const outcome of ['applied', 'duplicate', 'stale'] as const) if (outcomes[outcome] > 0) metrics.outcomes.inc({ outcome }, outcomes[outcome]);
     this.options.onApplied?.(events);
     // Publishing does not hold an apply slot: the next chunk goes to the store while this one's
     // changes travel (at most publishesMax at once). Tickets settle only once published.
