@@ -1,7 +1,7 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env node
 // Entry point of the `instock` command: runs the compiled CLI (npm run build writes dist/). The
-// shebang gives node the engine's young generation (engine/stream/young-generation.ts); run as
-// `node bin/instock.js`, pass --max-semi-space-size=64 to node yourself.
+// engine wants node started with --max-semi-space-size=64 (engine/stream/young-generation.ts); a
+// shebang cannot pass it everywhere (`env -S` is missing from BusyBox), so the npm scripts do.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -1,11 +1,11 @@
-// The engine's V8 young generation. Node's default semi-space (16 MB at most) fills every ~30 ms
-// when the engine reads ~100,000 events a second, and each scavenge copies what is still alive:
-// the batches, chunks and changes waiting on the decode worker, Redis and Kafka, several MB every
-// time. A 64 MB semi-space scavenges a quarter as often for the same live set.
+// The engine's V8 young generation. Node's default semi-space (16 MB at most) fills every few
+// tens of milliseconds when the engine reads ~100,000 events a second, and each scavenge copies
+// what is still alive: the batches, chunks and changes waiting on the decode worker, Redis and
+// Kafka, several MB every time. A 64 MB semi-space scavenges a quarter as often for the same live set.
 //
 // V8 fixes the size when the process starts (v8.setFlagsFromString afterwards has no effect), so
-// it is a node flag: `node --max-semi-space-size=64 bin/instock.js engine`. The npm scripts, the
-// bin's shebang and .ci/run pass it; the engine logs a hint when it runs without it.
+// it is a node flag: `node --max-semi-space-size=64 bin/instock.js engine`. `npm start`, `npm run
+// bench` and .ci/run pass it; the engine logs a hint when it runs without it.
 // Measured (README, "Node's young generation"): `.instock/prof/sus.mjs 400000`, engine CPU
 // 14.8 µs per event against 15.9-17.1 without the flag.
 
