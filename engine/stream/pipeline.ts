@@ -405,7 +405,7 @@ export class ApplyPipeline {
       }
       changes.push({ sku: p.sku, location: p.location, onHand: p.onHand, reserved: p.reserved, version: p.version, atp, visibleAtMs, asOfMs: item.event.asOf });
     });
-    for (const outcome of ['applied', 'duplicate', 'stale'] as const) if (outcomes[outcome] > 0) metrics.outcomes.inc({ outcome }, outcomes[outcome]);
+    for (const [outcome, count] of Object.entries(outcomes)) if (count > 0) metrics.outcomes.inc({ outcome }, count);
     this.options.onApplied?.(events);
     // Publishing does not hold an apply slot: the next chunk goes to the store while this one's
     // changes travel (at most publishesMax at once). Tickets settle only once published.

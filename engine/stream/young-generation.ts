@@ -12,7 +12,7 @@
 /** The semi-space the engine is meant to run with, in MB. */
 export const semiSpaceMbRecommended = 64;
 
-const semiSpaceFlag = /--max[-_]semi[-_]space[-_]size(?:=|\s+)(\d+)/;
+const semiSpaceFlag = /--max[-_]semi[-_]space[-_]size(?:=|\s+)(\d+)/g;
 
 /**
  * The --max-semi-space-size node was started with, in MB (node reads NODE_OPTIONS first, then its
@@ -21,7 +21,7 @@ const semiSpaceFlag = /--max[-_]semi[-_]space[-_]size(?:=|\s+)(\d+)/;
 export function semiSpaceMb(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): number | undefined {
   let mb: number | undefined;
   for (const text of [nodeOptions ?? '', execArgv.join(' ')]) {
-    for (const match of text.matchAll(new RegExp(semiSpaceFlag, 'g'))) mb = Number(match[1]);
+    for (const match of text.matchAll(semiSpaceFlag)) mb = Number(match[1]);
   }
   return mb;
 }
