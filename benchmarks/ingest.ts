@@ -37,7 +37,7 @@ import { percentile, printTable, progress, writeResults, type Row } from './repo
 const port = 16_391;
 const partitions = 6;
 
-async function produceAll(kafka: KafkaClient, topic: string, count: number, run: string, maxMs: number): Promise<void> {
+export async function produceAll(kafka: KafkaClient, topic: string, count: number, run: string, maxMs: number): Promise<void> {
   const producer = kafka.producer({ 'linger.ms': 10, 'batch.num.messages': 10_000 } as never);
   await producer.connect();
   const t0 = Date.now();
@@ -57,7 +57,7 @@ async function produceAll(kafka: KafkaClient, topic: string, count: number, run:
  * Reads `count` messages with a fresh group through the engine's own consumer (NativeConsumer,
  * same client, same settings), doing nothing with them; messages/s from first to last.
  */
-async function consumeFloor(kafka: KafkaClient, topic: string, count: number, maxMs: number): Promise<number> {
+export async function consumeFloor(kafka: KafkaClient, topic: string, count: number, maxMs: number): Promise<number> {
   let seen = 0;
   let t0 = 0;
   let t1 = 0;

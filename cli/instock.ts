@@ -18,7 +18,7 @@ commands:
   analytics velocity|stockouts|cover|sellthrough [--top N] [--since 7d] [--channel c] [--sku s] [--format table|csv|json]
                                         history reports (ClickHouse server, a running npm start, or chDB)
   services up|down|status [service…]    local services for tests and benchmarks: kafka, redis, prometheus (default: all)
-  bench store|availability|ingest|history [--quick]
+  bench store|availability|ingest|ingest-ceiling|history [--quick]
                                         benchmarks; table on stdout, JSON under benchmarks/results/
                                         (store --positions N: memory at N positions, default 1,000,000)
   config                                print every setting with its env var, default and current value
@@ -104,14 +104,25 @@ async function bench(config: Config, args: string[]): Promise<number> {
   }
   if (name === 'ingest') {
     const { benchIngest } = await import('../benchmarks/ingest.js');
-    const { localKafkaProcesses, servicesEnv } = await import('../services/index.js');
-    const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
-    const brokerProcesses = localKafkaProcesses(config, brokers);
+    const { brokers, brokerProcesses } = await benchKafka(config);
     await benchIngest({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, coldLaneMax: config.engineColdLaneMax, coldSpill: { dir: config.engineSpillDir, memoryBytes: config.engineColdLaneMemoryMb * 2 ** 20 }, undecodedColdLag: config.engineUndecodedColdLag, ...(brokerProcesses ? { brokerProcesses } : {}) });
     return 0;
   }
-  process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, history), got ${name ?? 'nothing'}\n`);
+  if (name === 'ingest-ceiling') {
+    const { benchIngestCeiling } = await import('../benchmarks/ingest-ceiling.js');
+    const { brokers, brokerProcesses } = await benchKafka(config);
+    await benchIngestCeiling({ quick, dataDir: config.dataDir, kafkaBrokers: brokers, ...(brokerProcesses ? { brokerProcesses } : {}) });
+    return 0;
+  }
+  process.stderr.write(`instock bench: expected a benchmark name (store, availability, ingest, ingest-ceiling, history), got ${name ?? 'nothing'}\n`);
   return 2;
+}
+
+/** The brokers a Kafka benchmark uses (KAFKA_BROKERS, else the local services'), and their processes when they are local (CPU rows). */
+async function benchKafka(config: Config) {
+  const { localKafkaProcesses, servicesEnv } = await import('../services/index.js');
+  const brokers = config.kafkaBrokers.length > 0 ? config.kafkaBrokers : servicesEnv(config, ['kafka']).KAFKA_BROKERS!.split(',');
+  return { brokers, brokerProcesses: localKafkaProcesses(config, brokers) };
 }
 
 function printConfig(config: Config): number {

@@ -1,0 +1,221 @@
+// `npm run bench -- ingest-ceiling [--quick]`: what the least work any stream engine must do reaches
+// on this machine, against the ingest benchmark's floor, in the same run on the same topic. It
+// measures the ceiling of the ingest target (b), not Instock's engine (`bench ingest` does that).
+//
+//   (a) floor: a fresh group reads the N events through NativeConsumer, doing nothing (as in `bench ingest`)
+//   (s1) skeleton: read, decode and validate each event (decodeStockEvent), write each one to Redis
+//        blindly (one Lua call per chunk, one HSET of a 38-byte value per event: no read, no
+//        idempotency, no snapshot order, no expiry), commit offsets
+//   (s2) s1 plus the change feed as DESIGN.md has it: one message per changed position on a
+//        changes topic, key = sku (BatchProducer, encodeAtpChange, as the engine), offsets
+//        committed once a chunk's changes are acknowledged
+//
+// A correct engine does all of s2 and more: the store must read a position to order snapshots,
+// dedupe deltas by eventId and keep reservations (engine/store/lua/applyEvents.lua). s2's rate is
+// therefore above what any design that keeps the wire formats can sustain here, and its CPU per
+// event, all processes added, bounds any design's rate to (cores / CPU per event) even with every
+// core busy on nothing else. Own redis-server on 16394, own topics (bench.ceiling.<run>.*).
+
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { BatchProducer, ensureTopics, type Admin, kafkaClient, NativeConsumer, type ConsumedMessage, type KafkaClient } from '../connectors/kafka.js';
+import { decodeStockEvent } from '../engine/stream/codec.js';
+import { encodeAtpChange } from '../engine/stream/wire.js';
+import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
+import { nodeArgs } from '../services/redis.js';
+import { CpuMeter, cpuRows, type CpuUsage, type MeteredProcess } from './cpu.js';
+import { consumeFloor, produceAll } from './ingest.js';
+import { locations, skus } from './ingest-producer.js';
+import { printTable, progress, writeResults, type Row } from './report.js';
+
+const port = 16_394;
+const partitions = 6;
+/** Chunks written to Redis at once, and chunks whose changes travel at once: the engine's applyConcurrency and publishesMax. */
+const writesInFlightMax = 3;
+const publishesInFlightMax = 8;
+/** Offsets are committed at most this often (the engine commits its watermark on a timer too). */
+const commitEveryMs = 100;
+
+/**
+ * The blind write: "sku|location|qty|asOf\n" per event, one HSET each of a position value in the
+ * store's 38-byte layout (engine/store/lua/includes/position.lua), with nothing read first.
+ */
+const blindWriteLua = `
+local n = 0
+for sku, loc, qty, asOf in string.gmatch(ARGV[3], '([^|\\n]+)|([^|\\n]+)|(-?%d+)|(-?%d+)\\n') do
+  n = n + 1
+  redis.call('HSET', ARGV[1] .. ':p:{' .. sku .. '}', loc, struct.pack('<Bi6i5i6I4i6i4Bi5', 3, tonumber(qty), 0, 0, 0, tonumber(asOf), 0, 0, 1))
+end
+if n ~= tonumber(ARGV[2]) then error('blind write: ' .. n .. ' events parsed of ' .. ARGV[2] .. ' sent') end
+return n`;
+
+type Skeleton = 'write' | 'write+changes';
+
+/**
+ * Reads `count` events with a fresh group and does the skeleton's work on each partition batch;
+ * events/s from the first batch done to the last.
+ */
+async function runSkeleton(kafka: KafkaClient, redis: Redis, producer: BatchProducer, topics: { stock: string; changes: string }, prefix: string, mode: Skeleton, count: number, maxMs: number): Promise<number> {
+  let done = 0;
+  let firstMs = 0;
+  let lastMs = 0;
+  let lastCommitMs = 0;
+  const commitAt = new Map<number, number>();
+  const writing: Promise<void>[] = [];
+  const publishing = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const fail = (error: unknown) => {
+    failure ??= error;
+  };
+  /** The chunk's decode and blind write; resolves with its changes once Redis has them. */
+  const write = async (messages: ConsumedMessage[]): Promise<{ key: string; value: Buffer }[]> => {
+    let lines = '';
+    let written = 0;
+    const changes: { key: string; value: Buffer }[] = [];
+    const visibleAtMs = Date.now();
+    for (const message of messages) {
+      const decoded = decodeStockEvent(message.value);
+      if (!decoded.ok) continue;
+      const e = decoded.event;
+      lines += `${e.sku}|${e.location}|${e.qty}|${e.asOf}\n`;
+      written += 1;
+      if (mode === 'write+changes') changes.push({ key: e.sku, value: encodeAtpChange({ sku: e.sku, location: e.location, onHand: e.qty, reserved: 0, version: 1, atp: {}, visibleAtMs, asOfMs: e.asOf }) });
+    }
+    await redis.eval(blindWriteLua, 0, prefix, written, lines);
+    return changes;
+  };
+  /** After the write: the changes published (not holding a write slot, as in the engine), then the offset committed. */
+  const finish = async (partition: number, messages: ConsumedMessage[], changes: { key: string; value: Buffer }[]): Promise<void> => {
+    if (changes.length > 0) await producer.send(topics.changes, changes);
+    commitAt.set(partition, messages[messages.length - 1]!.offset + 1);
+    if (firstMs === 0) firstMs = performance.now();
+    done += messages.length;
+    lastMs = performance.now();
+    if (performance.now() - lastCommitMs >= commitEveryMs) {
+      lastCommitMs = performance.now();
+      const offsets = [...commitAt].map(([p, offset]) => ({ partition: p, offset }));
+      commitAt.clear();
+      await consumer.commit(offsets);
+    }
+  };
+
+  // finish() uses it only once batches arrive, after start().
+  const consumer: NativeConsumer = await NativeConsumer.connect(kafka, {
+    groupId: `bench-ceiling-${mode}-${randomUUID().slice(0, 8)}`,
+    topic: topics.stock,
+    sessionTimeoutMs: 10_000,
+    maxMessages: 2_000,
+    onBatch: async (partition, messages) => {
+      const w = write(messages).then((changes) => {
+        const f: Promise<void> = finish(partition, messages, changes)
+          .catch(fail)
+          .finally(() => publishing.delete(f));
+        publishing.add(f);
+      }, fail);
+      writing.push(w);
+      // Chunks overlap as in the engine: the consumer reads on while earlier ones are in Redis or on their way to Kafka.
+      while (writing.length > writesInFlightMax) await writing.shift();
+      while (publishing.size > publishesInFlightMax) await Promise.race(publishing);
+    },
+    onRevoke: async () => undefined,
+    log: (m) => progress(m),
+  });
+  consumer.start();
+  const deadline = Date.now() + maxMs;
+  while (done < count && failure === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await Promise.all(writing);
+  await Promise.all(publishing);
+  await consumer.disconnect();
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
+  if (done < count) throw new Error(`ceiling ${mode}: ${done} of ${count} events done in ${maxMs} ms`);
+  return done / ((lastMs - firstMs) / 1000);
+}
+
+/** Messages in a topic, all partitions: the sum of their high watermarks (nothing is deleted in a benchmark's topic). */
+async function messagesIn(admin: Admin, topic: string): Promise<number> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  return ends.reduce((n, p) => n + Number(p.high), 0);
+}
+
+/** CPU seconds per event of a phase, every measured process added (threads are inside their process). */
+function cpuPerEvent(usage: CpuUsage, events: number): number {
+  let total = 0;
+  for (const [name, seconds] of Object.entries(usage.seconds)) if (seconds !== undefined && !usage.threads.includes(name)) total += seconds;
+  return total / events;
+}
+
+export async function benchIngestCeiling(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
+  const count = args.quick ? 100_000 : 600_000;
+  const rounds = args.quick ? 1 : 2;
+  const maxMs = 180_000;
+  const run = randomUUID().slice(0, 8);
+  const paths = layout(join(args.dataDir, 'bench'));
+  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-ceiling-redis-'));
+  startDetached(paths, 'bench-ceiling-redis', 'redis-server', nodeArgs(dir, port, false));
+  const redis = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true });
+  // Refusals are expected until the server listens; waitFor's ping carries the error.
+  redis.on('error', () => undefined);
+  const kafka = kafkaClient(args.kafkaBrokers, 'instock-bench-ceiling');
+  const admin = kafka.admin();
+  const topics = { stock: `bench.ceiling.${run}.stock`, changes: `bench.ceiling.${run}.changes` };
+  let producer: BatchProducer | undefined;
+  try {
+    await waitFor(`bench redis on ${port}`, async () => (await redis.ping()) === 'PONG', 10_000);
+    await admin.connect();
+    await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions, replication: 1 })));
+    producer = await BatchProducer.connect(kafka);
+    progress(`producing ${count.toLocaleString()} events to ${topics.stock}`);
+    await produceAll(kafka, topics.stock, count, run, 120_000);
+
+    const brokers = args.brokerProcesses ?? [{ name: 'Kafka broker', pid: undefined }];
+    const metered = [{ name: 'node process (all threads)', pid: process.pid }, { name: 'node main thread', pid: process.pid, tid: process.pid }, { name: 'redis-server', pid: runningPid(paths, 'bench-ceiling-redis') }, ...brokers];
+    // Rounds interleave the three, so that a slow minute of the shared machine is not one phase's alone.
+    const rates: Record<'floor' | Skeleton, number[]> = { floor: [], write: [], 'write+changes': [] };
+    const usage: Partial<Record<'floor' | Skeleton, CpuUsage>> = {};
+    for (let round = 1; round <= rounds; round++) {
+      for (const phase of ['floor', 'write', 'write+changes'] as const) {
+        progress(`round ${round}/${rounds}: ${phase}`);
+        const meter = new CpuMeter(metered);
+        const changesBefore = await messagesIn(admin, topics.changes);
+        const perSec = phase === 'floor' ? await consumeFloor(kafka, topics.stock, count, maxMs) : await runSkeleton(kafka, redis, producer, topics, `bc${run}${round}`, phase, count, maxMs);
+        const used = meter.stop();
+        // The skeleton is measured only if it did its work: every event's change is in the topic.
+        const changesPublished = (await messagesIn(admin, topics.changes)) - changesBefore;
+        const changesExpected = phase === 'write+changes' ? count : 0;
+        if (changesPublished !== changesExpected) throw new Error(`ceiling ${phase}: ${changesPublished} changes in ${topics.changes}, expected ${changesExpected}`);
+        rates[phase].push(perSec);
+        // The last round's CPU is reported (the first one's includes the group's first join and the JIT's warm-up).
+        usage[phase] = used;
+        progress(`round ${round}/${rounds}: ${phase} ${Math.round(perSec).toLocaleString()} events/s`);
+      }
+    }
+    const best = (values: number[]) => Math.max(...values);
+    const floor = best(rates.floor);
+    const cores = availableParallelism();
+    const rows: Row[] = [{ metric: '(a) raw consume, same client (floor), best round', value: floor, unit: 'events/s' }];
+    for (const phase of ['write', 'write+changes'] as const) {
+      const label = phase === 'write' ? '(s1) decode + blind write + commit' : '(s2) s1 + change feed';
+      const rate = best(rates[phase]);
+      rows.push({ metric: `${label}, best round`, value: rate, unit: 'events/s', floor, ratio: rate / floor, target: 'ingest (b): >= 60 % of floor', pass: rate >= 0.6 * floor });
+      // Whole phases are metered (join to end), so their CPU per event is a little above the steady state's.
+      const bound = cores / cpuPerEvent(usage[phase]!, count);
+      rows.push({ metric: `${label}, every core on it alone`, value: bound, unit: `events/s (${cores} cores / CPU per event)`, floor, ratio: bound / floor });
+    }
+    rows.push(...cpuRows('(a)', usage.floor!, count, 'event'), ...cpuRows('(s1)', usage.write!, count, 'event'), ...cpuRows('(s2)', usage['write+changes']!, count, 'event'));
+    printTable(`ingest ceiling${args.quick ? ' (--quick)' : ''}: ${count.toLocaleString()} events, ${partitions} partitions, ${skus.toLocaleString()} SKUs × ${locations} locations, ${rounds} round(s), redis-server on ${port}`, rows);
+    const file = writeResults('ingest-ceiling', { quick: args.quick, count, partitions, rounds, rates, rows, cpu: usage });
+    process.stdout.write(`results: ${file}\n`);
+    return rows;
+  } finally {
+    await producer?.disconnect().catch(() => undefined);
+    redis.disconnect();
+    await admin.deleteTopics({ topics: Object.values(topics), timeout: 10_000 }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await stopByPid(paths, 'bench-ceiling-redis');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
