@@ -83,23 +83,28 @@ export function childCpuSeconds(pid: number | undefined): number | undefined {
   return pid === undefined ? undefined : cpuSeconds(pid);
 }
 
+/** CPU seconds of every measured process added; a thread is part of a process metered beside it, so it is not added again. */
+export function measuredCpuSeconds(usage: CpuUsage): number {
+  let total = 0;
+  for (const [name, seconds] of Object.entries(usage.seconds)) if (seconds !== undefined && !usage.threads.includes(name)) total += seconds;
+  return total;
+}
+
 /**
  * Rows for one phase: CPU µs per unit of work (event, request) by process, and the cores the
  * phase kept busy out of those the machine has.
  */
 export function cpuRows(phase: string, usage: CpuUsage, work: number, unit: string): Row[] {
   const rows: Row[] = [];
-  let total = 0;
   for (const [name, seconds] of Object.entries(usage.seconds)) {
     const thread = usage.threads.includes(name);
     if (seconds === undefined) {
       rows.push({ metric: `${phase} CPU, ${name}`, value: Number.NaN, unit: 'not measured (not a local process)' });
       continue;
     }
-    // A thread is part of a process metered beside it: shown, not added again.
-    if (!thread) total += seconds;
     rows.push({ metric: `${phase} CPU, ${name}`, value: work > 0 ? (seconds * 1e6) / work : Number.NaN, unit: thread ? `µs/${unit} (${(seconds / usage.wallSeconds).toFixed(2)} of a core)` : `µs/${unit}` });
   }
+  const total = measuredCpuSeconds(usage);
   rows.push({ metric: `${phase} cores busy (measured processes)`, value: usage.wallSeconds > 0 ? total / usage.wallSeconds : Number.NaN, unit: `of ${usage.cores} cores` });
   return rows;
 }

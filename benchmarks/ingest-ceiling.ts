@@ -32,7 +32,7 @@ import { decodeStockEvent } from '../engine/stream/codec.js';
 import { encodeAtpChange } from '../engine/stream/wire.js';
 import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
 import { nodeArgs } from '../services/redis.js';
-import { CpuMeter, cpuRows, type CpuUsage, type MeteredProcess } from './cpu.js';
+import { CpuMeter, cpuRows, measuredCpuSeconds, type CpuUsage, type MeteredProcess } from './cpu.js';
 import { consumeFloor, produceAll } from './ingest.js';
 import { locations, skus } from './ingest-producer.js';
 import { printTable, progress, writeResults, type Row } from './report.js';
@@ -78,7 +78,7 @@ async function runSkeleton(kafka: KafkaClient, redis: Redis, store: RedisStore |
   const fail = (error: unknown) => {
     failure ??= error;
   };
-  /** The chunk's decode and blind write; resolves with its changes once Redis has them. */
+  /** The chunk decoded and written (blindly, or by the store's apply); resolves with its changes once Redis has them. */
   const write = async (messages: ConsumedMessage[]): Promise<{ key: string; value: Buffer }[]> => {
     const events: StockEvent[] = [];
     for (const message of messages) {
@@ -160,13 +160,6 @@ async function messagesIn(admin: Admin, topic: string): Promise<number> {
   return ends.reduce((n, p) => n + Number(p.high), 0);
 }
 
-/** CPU seconds per event of a phase, every measured process added (threads are inside their process). */
-function cpuPerEvent(usage: CpuUsage, events: number): number {
-  let total = 0;
-  for (const [name, seconds] of Object.entries(usage.seconds)) if (seconds !== undefined && !usage.threads.includes(name)) total += seconds;
-  return total / events;
-}
-
 export async function benchIngestCeiling(args: { quick: boolean; dataDir: string; kafkaBrokers: string[]; brokerProcesses?: MeteredProcess[] }): Promise<Row[]> {
   const count = args.quick ? 100_000 : 600_000;
   const rounds = args.quick ? 1 : 2;
@@ -234,7 +227,7 @@ export async function benchIngestCeiling(args: { quick: boolean; dataDir: string
       const rate = best(rates[phase]);
       rows.push({ metric: `${label}, best round`, value: rate, unit: 'events/s', floor, ratio: rate / floor, target: 'ingest (b): >= 60 % of floor', pass: rate >= 0.6 * floor });
       // Whole phases are metered (join to end), so their CPU per event is a little above the steady state's.
-      const bound = cores / cpuPerEvent(usage[phase]!, count);
+      const bound = cores / (measuredCpuSeconds(usage[phase]!) / count);
       rows.push({ metric: `${label}, every core on it alone`, value: bound, unit: `events/s (${cores} cores / CPU per event)`, floor, ratio: bound / floor });
     }
     rows.push(...cpuRows('(a)', usage.floor!, count, 'event'), ...cpuRows('(s1)', usage.write!, count, 'event'), ...cpuRows('(s2)', usage['write+changes']!, count, 'event'), ...cpuRows('(s3)', usage['apply+changes']!, count, 'event'));
