@@ -21,17 +21,14 @@
 // core busy on nothing else. Own redis-server on 16394, own topics (bench.ceiling.<run>.*).
 
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { availableParallelism } from 'node:os';
+import type { Redis } from 'ioredis';
 import { BatchProducer, ensureTopics, type Admin, kafkaClient, NativeConsumer, type ConsumedMessage, type KafkaClient } from '../connectors/kafka.js';
 import type { StockEvent } from '../engine/core/types.js';
 import { RedisStore } from '../engine/store/redis-store.js';
 import { decodeStockEvent } from '../engine/stream/codec.js';
 import { encodeAtpChange } from '../engine/stream/wire.js';
-import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
-import { nodeArgs } from '../services/redis.js';
+import { startBenchRedis } from './bench-redis.js';
 import { CpuMeter, cpuRows, measuredCpuSeconds, type CpuUsage, type MeteredProcess } from './cpu.js';
 import { consumeFloor, produceAll } from './ingest.js';
 import { locations, skus } from './ingest-producer.js';
@@ -165,19 +162,13 @@ export async function benchIngestCeiling(args: { quick: boolean; dataDir: string
   const rounds = args.quick ? 1 : 2;
   const maxMs = 180_000;
   const run = randomUUID().slice(0, 8);
-  const paths = layout(join(args.dataDir, 'bench'));
-  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-ceiling-redis-'));
-  startDetached(paths, 'bench-ceiling-redis', 'redis-server', nodeArgs(dir, port, false));
-  const url = `redis://127.0.0.1:${port}`;
-  const redis = new Redis(url, { lazyConnect: true });
-  // Refusals are expected until the server listens; waitFor's ping carries the error.
-  redis.on('error', () => undefined);
+  const server = await startBenchRedis(args.dataDir, 'bench-ceiling-redis', port);
+  const { url, client: redis } = server;
   const kafka = kafkaClient(args.kafkaBrokers, 'instock-bench-ceiling');
   const admin = kafka.admin();
   const topics = { stock: `bench.ceiling.${run}.stock`, changes: `bench.ceiling.${run}.changes` };
   let producer: BatchProducer | undefined;
   try {
-    await waitFor(`bench redis on ${port}`, async () => (await redis.ping()) === 'PONG', 10_000);
     await admin.connect();
     await ensureTopics(admin, Object.values(topics).map((topic) => ({ topic, partitions, replication: 1 })));
     producer = await BatchProducer.connect(kafka);
@@ -185,7 +176,7 @@ export async function benchIngestCeiling(args: { quick: boolean; dataDir: string
     await produceAll(kafka, topics.stock, count, run, 120_000);
 
     const brokers = args.brokerProcesses ?? [{ name: 'Kafka broker', pid: undefined }];
-    const metered = [{ name: 'node process (all threads)', pid: process.pid }, { name: 'node main thread', pid: process.pid, tid: process.pid }, { name: 'redis-server', pid: runningPid(paths, 'bench-ceiling-redis') }, ...brokers];
+    const metered = [{ name: 'node process (all threads)', pid: process.pid }, { name: 'node main thread', pid: process.pid, tid: process.pid }, { name: 'redis-server', pid: server.pid }, ...brokers];
     // Rounds interleave the three, so that a slow minute of the shared machine is not one phase's alone.
     const phases = ['floor', 'write', 'write+changes', 'apply+changes'] as const;
     const rates: Record<'floor' | Skeleton, number[]> = { floor: [], write: [], 'write+changes': [], 'apply+changes': [] };
@@ -238,10 +229,8 @@ export async function benchIngestCeiling(args: { quick: boolean; dataDir: string
     return rows;
   } finally {
     await producer?.disconnect().catch(() => undefined);
-    redis.disconnect();
     await admin.deleteTopics({ topics: Object.values(topics), timeout: 10_000 }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-    await stopByPid(paths, 'bench-ceiling-redis');
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }

@@ -14,10 +14,6 @@
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ensureTopics, kafkaClient, NativeConsumer, type KafkaClient } from '../connectors/kafka.js';
 import { VelocityTracker, type VelocityTier } from '../engine/core/velocity.js';
@@ -29,8 +25,7 @@ import { StreamEngine } from '../engine/stream/engine.js';
 import { semiSpaceMb } from '../engine/stream/young-generation.js';
 import { projectPath } from '../config/paths.js';
 import { eventAt, hotSkus, locations, sku, skus, warmSkus } from './ingest-producer.js';
-import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
-import { nodeArgs } from '../services/redis.js';
+import { startBenchRedis } from './bench-redis.js';
 import { CpuMeter, cpuRows, type MeteredProcess } from './cpu.js';
 import { percentile, printTable, progress, writeResults, type Row } from './report.js';
 
@@ -156,19 +151,13 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
   const overloadSeconds = quick ? 8 : 60;
   const drainMaxMs = quick ? 30_000 : 180_000;
   const run = randomUUID().slice(0, 8);
-  const paths = layout(join(args.dataDir, 'bench'));
-  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-ingest-redis-'));
-  startDetached(paths, 'bench-ingest-redis', 'redis-server', nodeArgs(dir, port, false));
-  const url = `redis://127.0.0.1:${port}`;
-  const raw = new Redis(url, { lazyConnect: true });
-  // Refusals are expected until the server listens; waitFor's ping carries the error.
-  raw.on('error', () => undefined);
+  const server = await startBenchRedis(args.dataDir, 'bench-ingest-redis', port);
+  const url = server.url;
   const kafka = kafkaClient(args.kafkaBrokers, 'instock-bench-ingest');
   const admin = kafka.admin();
   const topics = { stock: `bench.ingest.${run}.stock`, changes: `bench.ingest.${run}.changes`, dlq: `bench.ingest.${run}.dlq` };
   const live = { stock: `bench.ingest.${run}.live`, changes: topics.changes, dlq: topics.dlq };
   try {
-    await waitFor(`bench redis on ${port}`, async () => (await raw.ping()) === 'PONG', 10_000);
     await admin.connect();
     await ensureTopics(admin, [...Object.values(topics), live.stock].map((topic) => ({ topic, partitions, replication: 1 })));
     const velocity = new VelocityTracker();
@@ -184,7 +173,7 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     const brokers = args.brokerProcesses ?? [{ name: 'Kafka broker', pid: undefined }];
     const engineProcess = { name: 'engine process (all threads)', pid: process.pid };
     const engineMain = { name: 'engine main thread', pid: process.pid, tid: process.pid };
-    const redisProcess = { name: 'redis-server', pid: runningPid(paths, 'bench-ingest-redis') };
+    const redisProcess = { name: 'redis-server', pid: server.pid };
     const engineSide = [engineProcess, engineMain, redisProcess, ...brokers];
     progress('(a) floor: raw consume rate of the topic');
     const floorCpu = new CpuMeter([{ name: 'consumer process', pid: process.pid }, { name: 'consumer main thread', pid: process.pid, tid: process.pid }, ...brokers]);
@@ -281,11 +270,9 @@ export async function benchIngest(args: { quick: boolean; dataDir: string; kafka
     process.stdout.write(`results: ${file}\n`);
     return rows;
   } finally {
-    raw.disconnect();
     await admin.deleteTopics({ topics: [...Object.values(topics), live.stock], timeout: 10_000 }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-    await stopByPid(paths, 'bench-ingest-redis');
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
