@@ -20,11 +20,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import { projectPath } from '../config/paths.js';
 import { sampleSku } from '../engine/network/sample.js';
-import { layout, runningPid, startDetached, stopByPid, waitFor } from '../services/processes.js';
-import { nodeArgs } from '../services/redis.js';
+import { startBenchRedis } from './bench-redis.js';
 import { addUsage, CpuMeter, cpuRows, type CpuUsage } from './cpu.js';
 import { pacedLoad } from './paced-load.js';
 import { printTable, progress, sideBySide, writeResults, type Row } from './report.js';
@@ -132,18 +130,12 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
   const connections = 32;
   const bodies = baskets(64);
   const redisPort = 16_391;
-  const paths = layout(join(args.dataDir, 'bench'));
-  const redisDir = mkdtempSync(join(tmpdir(), 'instock-bench-redis-'));
+  const redisServer = await startBenchRedis(args.dataDir, 'bench-redis-availability', redisPort, ['--appendonly', 'no']);
   const dataDir = mkdtempSync(join(tmpdir(), 'instock-bench-data-'));
-  startDetached(paths, 'bench-redis-availability', 'redis-server', [...nodeArgs(redisDir, redisPort, false), '--appendonly', 'no']);
-  const raw = new Redis(`redis://127.0.0.1:${redisPort}`);
-  // Refusals are expected while the server starts; waitFor below retries.
-  raw.on('error', () => undefined);
   const servers: Server[] = [];
   const rows: Row[] = [];
   const results: Record<string, unknown> = {};
   try {
-    await waitFor(`bench redis on ${redisPort}`, async () => (await raw.ping()) === 'PONG', 10_000);
     const bin = projectPath('bin', 'instock.js');
     const common = { GATEWAY_PORT: '0', GATEWAY_API_KEYS: `bench:${apiKey}:availability:read+reservations:write+admin`, GATEWAY_RATE_LIMIT_RPS: '10000000', SAMPLE_SKUS: '5000', KAFKA_BROKERS: '', CLICKHOUSE_URL: '', LOG_LEVEL: 'warn' };
     const ready = /ready in \d+ ms on http:\/\/[^:]+:(\d+)/;
@@ -188,7 +180,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
       progress(`${name}: max throughput, ${rounds} rounds of ${roundSec} s alternating with the fixed-response endpoint (the floor), ${connections} connections`);
       const gateway = { name: 'gateway process (all threads)', pid: server.child.pid };
       const gatewayMain = { name: 'gateway main thread', pid: server.child.pid, tid: server.child.pid };
-      const metered = [loadGenerator, gateway, gatewayMain, ...(config.redis ? [{ name: 'redis-server', pid: runningPid(paths, 'bench-redis-availability') }] : [])];
+      const metered = [loadGenerator, gateway, gatewayMain, ...(config.redis ? [{ name: 'redis-server', pid: redisServer.pid }] : [])];
       // Unrecorded first: the first seconds of a load find cold code in both servers and in the load
       // generator (a first floor round measured 39,554 req/s, the next two 64,000-69,000).
       await load(fixed.port, bodies, { connections, durationSec: warmupSec });
@@ -249,9 +241,7 @@ export async function benchAvailability(args: { quick: boolean; dataDir: string 
     return rows;
   } finally {
     for (const server of servers) await stopServer(server).catch(() => {});
-    raw.disconnect();
-    await stopByPid(paths, 'bench-redis-availability');
-    rmSync(redisDir, { recursive: true, force: true });
+    await redisServer.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -17,11 +17,14 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server `name` on `port` (the product's settings, nodeArgs) and resolves once it answers; a server that does not is stopped and its error thrown. */
-export async function startBenchRedis(dataDir: string, name: string, port: number): Promise<BenchRedis> {
+/**
+ * Starts redis-server `name` on `port` (the product's settings, nodeArgs, then extraArgs) and
+ * resolves once it answers; a server that does not is stopped and its error thrown.
+ */
+export async function startBenchRedis(dataDir: string, name: string, port: number, extraArgs: readonly string[] = []): Promise<BenchRedis> {
   const paths = layout(join(dataDir, 'bench'));
   const dir = mkdtempSync(join(tmpdir(), `instock-${name}-`));
-  startDetached(paths, name, 'redis-server', nodeArgs(dir, port, false));
+  startDetached(paths, name, 'redis-server', [...nodeArgs(dir, port, false), ...extraArgs]);
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { lazyConnect: true });
   // Refusals are expected until the server listens; waitFor's ping carries the error.

@@ -9,14 +9,10 @@
 //   memory per position after loading N positions                 target <= 64 bytes
 
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisStore } from '../engine/store/redis-store.js';
 import type { StockEvent } from '../engine/store/types.js';
-import { layout, startDetached, stopByPid, waitFor } from '../services/processes.js';
-import { nodeArgs } from '../services/redis.js';
+import { startBenchRedis } from './bench-redis.js';
 import { printTable, progress, rate, sideBySide, writeResults, type Row, type SideBySide } from './report.js';
 
 const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0 };
@@ -24,14 +20,10 @@ const rule = { sellable: true, bufferUnits: 0, bufferPercent: 0, minThreshold: 0
 export async function benchStore(args: { quick: boolean; dataDir: string; positions?: number }): Promise<Row[]> {
   const port = 16_390;
   const scale = args.quick ? 0.1 : 1;
-  const paths = layout(join(args.dataDir, 'bench'));
-  const dir = mkdtempSync(join(tmpdir(), 'instock-bench-redis-'));
   // Memory is measured without AOF rewrite noise; everything else is as `services up` runs Redis.
-  startDetached(paths, 'bench-redis', 'redis-server', [...nodeArgs(dir, port, false), '--appendonly', 'no']);
-  const url = `redis://127.0.0.1:${port}`;
-  const raw = new Redis(url);
+  const server = await startBenchRedis(args.dataDir, 'bench-redis', port, ['--appendonly', 'no']);
+  const { url, client: raw } = server;
   try {
-    await waitFor(`bench redis on ${port}`, async () => (await raw.ping()) === 'PONG', 10_000);
     const rows: Row[] = [];
 
     // Apply and single-line holds are each measured against their floor in alternating rounds
@@ -141,9 +133,7 @@ export async function benchStore(args: { quick: boolean; dataDir: string; positi
     progress(`results written to ${file}`);
     return rows;
   } finally {
-    raw.disconnect();
-    await stopByPid(paths, 'bench-redis');
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
